@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+// Shared by every package: resolve workspace packages to their sources, so tests
+// never run against a stale build.
+export default defineConfig({
+  resolve: { conditions: ["source"] },
+  ssr: { resolve: { conditions: ["source"] } },
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 20_000
+  }
+})
