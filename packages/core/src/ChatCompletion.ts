@@ -1,0 +1,166 @@
+/**
+ * The OpenAI-shaped chat-completion domain: messages, the request a caller
+ * sends, and the `ChatCompletion` every provider's reply is mapped to.
+ *
+ * @example
+ * import { Schema } from "effect"
+ * import { ChatCompletion } from "@ironlabsai/core"
+ *
+ * const request = Schema.decodeUnknownSync(ChatCompletion.ChatCompletionRequest)({
+ *   messages: [{ role: "user", content: "Describe a sunset." }]
+ * })
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * A text part of a message's content, as in OpenAI's content-part arrays.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+
+/**
+ * A message's content: a string or a list of text parts.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Content = Schema.Union(Schema.String, Schema.Array(TextPart))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Content = typeof Content.Type
+
+/**
+ * One chat message. `developer` is OpenAI's newer name for `system`; both go to
+ * Anthropic's `system` parameter.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Message = Schema.Struct({
+  role: Schema.Literal("system", "developer", "user", "assistant").annotations({
+    message: () => ({ message: "role is one of system, developer, user, assistant", override: true })
+  }),
+  content: Content,
+  name: Schema.optionalWith(Schema.String, { exact: true })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * The request a caller sends: OpenAI chat-completion parameters that make sense
+ * across providers. There is no `model`: the router picks it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionRequest = Schema.Struct({
+  messages: Schema.NonEmptyArray(Message),
+  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+  top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  max_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  max_completion_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  presence_penalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
+  frequency_penalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
+  seed: Schema.optional(Schema.Int),
+  user: Schema.optional(Schema.String),
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
+
+/**
+ * Why generation stopped, in OpenAI's words.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "function_call")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type FinishReason = typeof FinishReason.Type
+
+/**
+ * Token usage, in OpenAI's names.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Usage = Schema.Struct({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.Number,
+  total_tokens: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Usage = typeof Usage.Type
+
+/**
+ * One choice of a completion.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Choice = Schema.Struct({
+  index: Schema.Number,
+  message: Schema.Struct({
+    role: Schema.Literal("assistant"),
+    content: Schema.NullOr(Schema.String),
+    refusal: Schema.optional(Schema.NullOr(Schema.String))
+  }),
+  finish_reason: FinishReason,
+  logprobs: Schema.optional(Schema.Unknown)
+})
+
+/**
+ * An OpenAI `chat.completion` object. After routing, `model` is the full routed
+ * id (`anthropic/claude-3-5-haiku-20241022`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletion = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("chat.completion"),
+  created: Schema.Number,
+  model: Schema.String,
+  choices: Schema.Array(Choice),
+  usage: Schema.optional(Usage),
+  system_fingerprint: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletion = typeof ChatCompletion.Type
+
+/**
+ * The text of a message's content, parts joined.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const contentText = (content: Content): string =>
+  typeof content === "string" ? content : content.map((part) => part.text).join("")

@@ -1,0 +1,115 @@
+/**
+ * The client service: `completions.create` routes a request over the
+ * configured models. This module builds it from an explicit provider registry
+ * (the `Providers` service), so routing runs with scripted providers and no
+ * HTTP; the `ironlabsai` package adds a layer with the real providers.
+ *
+ * @example
+ * import { Effect, Layer } from "effect"
+ * import { IronlabsClient, Provider } from "@ironlabsai/core"
+ *
+ * declare const providers: Layer.Layer<Provider.Providers>
+ * const Client = IronlabsClient.layer({ reliability: { failover_chain: [{ model: "openai/gpt-4o" }] } }).pipe(
+ *   Layer.provide(providers)
+ * )
+ * const program = Effect.gen(function* () {
+ *   const client = yield* IronlabsClient.IronlabsClient
+ *   return yield* client.completions.create({ messages: [{ role: "user", content: "Hi" }] })
+ * }).pipe(Effect.provide(Client))
+ *
+ * @since 0.1.0
+ */
+import { Context, type Duration, Effect, Either, Layer } from "effect"
+import type * as ChatCompletion from "./ChatCompletion.js"
+import * as Provider from "./Provider.js"
+import * as Reliability from "./Reliability.js"
+import * as Router from "./Router.js"
+import type { RoutingError } from "./RoutingError.js"
+
+/**
+ * Options of one `create` call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CreateOptions {
+  /** The overall deadline of this request, all attempts and backoff included. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly plan: Reliability.Plan
+  readonly completions: {
+    readonly create: (
+      request: ChatCompletion.ChatCompletionRequest,
+      options?: CreateOptions
+    ) => Effect.Effect<Router.RoutedCompletion, RoutingError>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class IronlabsClient extends Context.Tag("ironlabsai/IronlabsClient")<IronlabsClient, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The seed's config: weights and per-model maps, or `failover_chain`. */
+  readonly reliability: Reliability.Input
+  /** A default overall deadline for each request. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** A retry wait longer than this fails over at once. Default 60 s. */
+  readonly retryAfterCap?: Duration.DurationInput | undefined
+}
+
+/**
+ * Builds the service over a given registry, validating the config against the
+ * registry's provider prefixes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  options: Options,
+  providers: Provider.Registry
+): Either.Either<Service, Reliability.ReliabilityConfigError> =>
+  Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) => ({
+    plan,
+    completions: {
+      create: (request, createOptions) =>
+        Router.route(plan, providers, request, {
+          deadline: createOptions?.timeout ?? options.timeout,
+          retryAfterCap: options.retryAfterCap
+        })
+    }
+  }))
+
+/**
+ * Builds the service over the `Providers` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Service, Reliability.ReliabilityConfigError, Provider.Providers> =>
+  Effect.flatMap(Provider.Providers, (providers) => makeWith(options, providers))
+
+/**
+ * The client as a layer over the `Providers` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<IronlabsClient, Reliability.ReliabilityConfigError, Provider.Providers> =>
+  Layer.effect(IronlabsClient, make(options))

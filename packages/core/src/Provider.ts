@@ -1,0 +1,79 @@
+/**
+ * What the router needs of a provider: one call that turns a request for a
+ * model into a `ChatCompletion` or a `ProviderError`. A provider knows one wire
+ * format and nothing about routing: it never retries.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { Provider, ProviderError } from "@ironlabsai/core"
+ *
+ * const down: Provider.Provider = {
+ *   complete: ({ model }) =>
+ *     Effect.fail(ProviderError.ProviderError.fromReason({ reason: "Overloaded", model: model.id }))
+ * }
+ * const registry = Provider.registry({ example: down })
+ *
+ * @since 0.1.0
+ */
+import { Context, Layer } from "effect"
+import type { Effect } from "effect"
+import type * as ChatCompletion from "./ChatCompletion.js"
+import type * as ModelId from "./ModelId.js"
+import type * as ProviderError from "./ProviderError.js"
+
+/**
+ * One call to one model.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallRequest {
+  /** The routed model: `model.name` goes on the wire, `model.id` into errors. */
+  readonly model: ModelId.ModelId
+  /** The caller's request with the model's extra messages already appended. */
+  readonly request: ChatCompletion.ChatCompletionRequest
+}
+
+/**
+ * A provider: one wire format. Interrupting `complete` must abort the call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Provider {
+  readonly complete: (call: CallRequest) => Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>
+}
+
+/**
+ * Providers by the prefix of a model id (`openai`, `anthropic`, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Registry = ReadonlyMap<string, Provider>
+
+/**
+ * Builds a registry from a record of providers.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const registry = (providers: Readonly<Record<string, Provider>>): Registry => new Map(Object.entries(providers))
+
+/**
+ * The providers a client routes over, as a service, so that a test can provide
+ * scripted ones and a program real ones.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Providers extends Context.Tag("ironlabsai/Providers")<Providers, Registry>() {}
+
+/**
+ * A layer holding the given providers.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (providers: Readonly<Record<string, Provider>>): Layer.Layer<Providers> =>
+  Layer.succeed(Providers, registry(providers))

@@ -1,0 +1,291 @@
+/**
+ * The reliability config in the seed's own keys (`weights`, `max_retries`,
+ * `timeout`, `backoff`, `model_messages`, or `failover_chain`), decoded by
+ * Schema into a normalised {@link Plan}: seconds become `Duration`s, defaults
+ * are filled in, and every problem is reported with its path.
+ *
+ * @example
+ * import { Either } from "effect"
+ * import { Reliability } from "@ironlabsai/core"
+ *
+ * const plan = Reliability.decode(
+ *   { weights: { "openai/gpt-4o": 0.7, "anthropic/claude-3-5-haiku-20241022": 0.3 } },
+ *   { providers: ["openai", "anthropic"] }
+ * )
+ * if (Either.isRight(plan)) console.log(plan.right.models.map((m) => m.model.id))
+ *
+ * @since 0.1.0
+ */
+import { Duration, Either, ParseResult, Schema } from "effect"
+import * as ChatCompletion from "./ChatCompletion.js"
+import * as ModelId from "./ModelId.js"
+
+/**
+ * Defaults for what a config leaves out, as the official SDKs have them:
+ * 2 retries, 0.5 s initial backoff, 600 s per attempt.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = {
+  maxRetries: 2,
+  backoff: Duration.millis(500),
+  timeout: Duration.seconds(600)
+} as const
+
+// Model ids are checked by `crossChecks`, which reports a bad id at its own path.
+const ModelKey = Schema.String
+const Weight = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "a weight is a finite number >= 0" })
+)
+const Retries = Schema.Number.pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "max_retries is an integer >= 0" })
+)
+const TimeoutSeconds = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n > 0, { message: () => "timeout is a number of seconds > 0" })
+)
+const BackoffSeconds = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "backoff is a number of seconds >= 0" })
+)
+const Messages = Schema.Array(ChatCompletion.Message)
+const optional = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
+const perModel = <A, I>(value: Schema.Schema<A, I>) => optional(Schema.Record({ key: ModelKey, value }))
+
+/**
+ * One entry of an ordered failover chain.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChainEntry = Schema.Struct({
+  model: ModelKey,
+  max_retries: optional(Retries),
+  timeout: optional(TimeoutSeconds),
+  backoff: optional(BackoffSeconds),
+  messages: optional(Messages)
+})
+
+/**
+ * The config as a user writes it: either the weighted shape or
+ * `failover_chain`. Times are in seconds.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ReliabilityConfig = Schema.Struct({
+  weights: perModel(Weight),
+  max_retries: perModel(Retries),
+  timeout: perModel(TimeoutSeconds),
+  backoff: perModel(BackoffSeconds),
+  model_messages: perModel(Messages),
+  failover_chain: optional(
+    Schema.Array(ChainEntry).pipe(Schema.minItems(1, { message: () => "the chain needs at least one model" }))
+  )
+})
+
+/**
+ * The config as a user writes it (the seed's JSON shape).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input = typeof ReliabilityConfig.Encoded
+
+/**
+ * One model of a plan, with every setting resolved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelPlan {
+  readonly model: ModelId.ModelId
+  /** The weight in a weighted plan; 1 in an ordered chain. */
+  readonly weight: number
+  readonly maxRetries: number
+  readonly timeout: Duration.Duration
+  readonly backoff: Duration.Duration
+  /** Appended to the request's messages when this model is called. */
+  readonly messages: ReadonlyArray<ChatCompletion.Message>
+}
+
+/**
+ * A normalised config: a weighted draw or an ordered chain over models.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Plan {
+  readonly _tag: "Weighted" | "Ordered"
+  readonly models: ReadonlyArray<ModelPlan>
+}
+
+/**
+ * One problem in a config, with the path it was found at.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConfigIssue {
+  readonly path: string
+  readonly message: string
+}
+
+/**
+ * A config that cannot be used. `issues` lists every problem with its path.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReliabilityConfigError extends Schema.TaggedError<ReliabilityConfigError>("ReliabilityConfigError")(
+  "ReliabilityConfigError",
+  { issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String })) }
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const lines = this.issues.map((issue) => `  - ${issue.path === "" ? "(config)" : issue.path}: ${issue.message}`)
+    return `Invalid reliability config:\n${lines.join("\n")}`
+  }
+}
+
+/**
+ * Decodes a config into a plan, checking every model's provider prefix against
+ * `providers`. Fails with every problem found, not only the first.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (
+  input: unknown,
+  options: { readonly providers: Iterable<string> }
+): Either.Either<Plan, ReliabilityConfigError> => {
+  const decoded = Schema.decodeUnknownEither(ReliabilityConfig)(input, { errors: "all", onExcessProperty: "error" })
+  const issues = Either.match(decoded, {
+    onLeft: (error) =>
+      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+        path: formatPath(issue.path),
+        message: issue.message
+      })),
+    onRight: (): Array<ConfigIssue> => []
+  })
+  issues.push(...crossChecks(input, new Set(options.providers)))
+  if (issues.length > 0 || Either.isLeft(decoded)) return Either.left(new ReliabilityConfigError({ issues }))
+  return Either.right(toPlan(decoded.right))
+}
+
+/**
+ * Checks that span several keys, run on the raw input so that they are reported
+ * together with the structural problems.
+ */
+const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<ConfigIssue> => {
+  if (!isRecord(input)) return []
+  const issues: Array<ConfigIssue> = []
+  const { weights, failover_chain: chain } = input
+  if (weights !== undefined && chain !== undefined) {
+    issues.push({ path: "", message: "give either weights or failover_chain, not both" })
+  } else if (weights === undefined && chain === undefined) {
+    issues.push({ path: "", message: "give weights (a weighted split) or failover_chain (an ordered list)" })
+  }
+  const checkModelId = (id: unknown, path: string) => {
+    if (typeof id !== "string") return
+    const model = ModelId.parse(id)
+    if (model === undefined) {
+      issues.push({ path, message: "a model id is provider/model, e.g. openai/gpt-4o" })
+    } else if (!providers.has(model.provider)) {
+      issues.push({ path, message: `unknown provider "${model.provider}" (known: ${[...providers].join(", ")})` })
+    }
+  }
+  if (isRecord(weights)) {
+    const values = Object.values(weights)
+    if (values.length === 0 || values.every((w) => w === 0)) {
+      issues.push({ path: "weights", message: "at least one model needs a weight > 0" })
+    }
+    for (const id of Object.keys(weights)) checkModelId(id, formatPath(["weights", id]))
+  }
+  for (const key of perModelKeys) {
+    const map = input[key]
+    if (!isRecord(map)) continue
+    if (chain !== undefined && weights === undefined) {
+      issues.push({ path: key, message: `${key} goes with weights; in failover_chain, set it on each entry` })
+      continue
+    }
+    for (const id of Object.keys(map)) {
+      if (isRecord(weights) && !Object.hasOwn(weights, id)) {
+        issues.push({ path: formatPath([key, id]), message: "is not a model in weights" })
+      }
+    }
+  }
+  if (Array.isArray(chain)) {
+    const seen = new Map<unknown, number>()
+    chain.forEach((entry, i) => {
+      const model = isRecord(entry) ? entry.model : undefined
+      const path = formatPath(["failover_chain", i, "model"])
+      checkModelId(model, path)
+      const first = seen.get(model)
+      if (typeof model === "string" && first !== undefined) {
+        issues.push({ path, message: `duplicates failover_chain[${first}] (${model})` })
+      } else seen.set(model, i)
+    })
+  }
+  return issues
+}
+
+const perModelKeys = ["max_retries", "timeout", "backoff", "model_messages"] as const
+
+const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
+  if (config.failover_chain !== undefined) {
+    return {
+      _tag: "Ordered",
+      models: config.failover_chain.map((entry) =>
+        modelPlan(entry.model, 1, entry.max_retries, entry.timeout, entry.backoff, entry.messages)
+      )
+    }
+  }
+  const weights = config.weights ?? {}
+  const get = <A>(map: Readonly<Record<string, A>> | undefined, id: string): A | undefined =>
+    map !== undefined && Object.hasOwn(map, id) ? map[id] : undefined
+  return {
+    _tag: "Weighted",
+    models: Object.entries(weights).map(([id, weight]) =>
+      modelPlan(
+        id,
+        weight,
+        get(config.max_retries, id),
+        get(config.timeout, id),
+        get(config.backoff, id),
+        get(config.model_messages, id)
+      )
+    )
+  }
+}
+
+const modelPlan = (
+  id: string,
+  weight: number,
+  maxRetries: number | undefined,
+  timeout: number | undefined,
+  backoff: number | undefined,
+  messages: ReadonlyArray<ChatCompletion.Message> | undefined
+): ModelPlan => ({
+  model: ModelId.parse(id)!,
+  weight,
+  maxRetries: maxRetries ?? defaults.maxRetries,
+  timeout: timeout === undefined ? defaults.timeout : Duration.millis(timeout * 1000),
+  backoff: backoff === undefined ? defaults.backoff : Duration.millis(backoff * 1000),
+  messages: messages ?? []
+})
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** `weights["openai/gpt-4o"]`, `failover_chain[1].model`: the path as a JS accessor. */
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path
+    .map((key, i) =>
+      typeof key === "number"
+        ? `[${key}]`
+        : /^[A-Za-z_$][\w$]*$/.test(String(key))
+          ? `${i === 0 ? "" : "."}${String(key)}`
+          : `[${JSON.stringify(String(key))}]`
+    )
+    .join("")

@@ -1,0 +1,198 @@
+/**
+ * Scripted providers: a queue of outcomes per model (succeed, fail with a
+ * reason, delay, hang), so that routing is tested with `TestClock`, a seeded
+ * `Random` and no network. Every call is recorded with the request it carried.
+ *
+ * @example
+ * import { Effect } from "effect"
+ * import { IronlabsClient } from "@ironlabsai/core"
+ * import { ScriptedProvider } from "@ironlabsai/testing"
+ *
+ * const scripted = ScriptedProvider.make({
+ *   "openai/gpt-4o": [ScriptedProvider.fail("ServerError"), ScriptedProvider.succeed("Hello")]
+ * })
+ * const program = Effect.gen(function* () {
+ *   const client = yield* IronlabsClient.make({ reliability: { failover_chain: [{ model: "openai/gpt-4o" }] } })
+ *   return yield* client.completions.create({ messages: [{ role: "user", content: "Hi" }] })
+ * }).pipe(Effect.provide(scripted.layer))
+ *
+ * @since 0.1.0
+ */
+import { type ChatCompletion, Provider, ProviderError } from "@ironlabsai/core"
+import { Clock, Duration, Effect, Exit, Layer } from "effect"
+
+/**
+ * What one call does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome =
+  | { readonly _tag: "Succeed"; readonly content: string; readonly finishReason: ChatCompletion.FinishReason }
+  | {
+      readonly _tag: "Fail"
+      readonly reason: ProviderError.Reason
+      readonly status?: number | undefined
+      readonly retryAfter?: Duration.DurationInput | undefined
+    }
+  | { readonly _tag: "Delay"; readonly duration: Duration.DurationInput; readonly then: Outcome }
+  | { readonly _tag: "Hang" }
+
+/**
+ * Answer with `content` (default: `Scripted answer from <model>.`).
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const succeed = (
+  content?: string,
+  options?: { readonly finishReason?: ChatCompletion.FinishReason | undefined }
+): Outcome => ({ _tag: "Succeed", content: content ?? "", finishReason: options?.finishReason ?? "stop" })
+
+/**
+ * Fail with a `ProviderError` of this reason.
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const fail = (
+  reason: ProviderError.Reason,
+  options?: { readonly status?: number | undefined; readonly retryAfter?: Duration.DurationInput | undefined }
+): Outcome => ({ _tag: "Fail", reason, status: options?.status, retryAfter: options?.retryAfter })
+
+/**
+ * Wait (on the Effect clock, so `TestClock` drives it), then do `then`.
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const delay = (duration: Duration.DurationInput, then: Outcome = succeed()): Outcome => ({
+  _tag: "Delay",
+  duration,
+  then
+})
+
+/**
+ * Never answer, until interrupted.
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const hang: Outcome = { _tag: "Hang" }
+
+/**
+ * One recorded call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Call {
+  /** The routed model id. */
+  readonly model: string
+  readonly request: ChatCompletion.ChatCompletionRequest
+  /** Clock time at the start of the call, in millis. */
+  readonly startedAt: number
+  /** How the call ended; `"interrupted"` when a timeout or the caller stopped it. */
+  status: "pending" | "success" | "failure" | "interrupted"
+}
+
+/**
+ * Scripted providers and what they saw.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScriptedProviders {
+  readonly registry: Provider.Registry
+  readonly layer: Layer.Layer<Provider.Providers>
+  /** Every call, in order. */
+  readonly calls: ReadonlyArray<Call>
+  /** The ids of the models called, in order: `["openai/gpt-4o", "openai/gpt-4o", ...]`. */
+  readonly order: () => ReadonlyArray<string>
+  /** How many calls each model got. */
+  readonly count: (model: string) => number
+}
+
+/**
+ * Scripted providers for the models of `script`. A model whose queue is empty
+ * (or that is not in the script) succeeds. Providers are registered for every
+ * prefix in the script and for `options.providers` (default `openai`,
+ * `anthropic`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  script: Readonly<Record<string, ReadonlyArray<Outcome>>>,
+  options?: { readonly providers?: ReadonlyArray<string> | undefined }
+): ScriptedProviders => {
+  const queues = new Map(Object.entries(script).map(([model, outcomes]) => [model, [...outcomes]]))
+  const calls: Array<Call> = []
+  const provider: Provider.Provider = {
+    complete: ({ model, request }) =>
+      Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+        const call: Call = { model: model.id, request, startedAt, status: "pending" }
+        calls.push(call)
+        const outcome = queues.get(model.id)?.shift() ?? succeed()
+        return run(outcome, model.id).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              call.status = Exit.isSuccess(exit) ? "success" : Exit.isInterrupted(exit) ? "interrupted" : "failure"
+            })
+          )
+        )
+      })
+  }
+  const prefixes = new Set([
+    ...(options?.providers ?? ["openai", "anthropic"]),
+    ...Object.keys(script).map((id) => id.split("/")[0]!)
+  ])
+  const registry = new Map([...prefixes].map((prefix) => [prefix, provider]))
+  return {
+    registry,
+    layer: Layer.succeed(Provider.Providers, registry),
+    calls,
+    order: () => calls.map((call) => call.model),
+    count: (model) => calls.filter((call) => call.model === model).length
+  }
+}
+
+const run = (
+  outcome: Outcome,
+  model: string
+): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> => {
+  switch (outcome._tag) {
+    case "Succeed":
+      return Effect.map(Clock.currentTimeMillis, (now) => completion(model, outcome, now))
+    case "Fail":
+      return Effect.fail(
+        ProviderError.ProviderError.fromReason({
+          reason: outcome.reason,
+          model,
+          status: outcome.status,
+          retryAfter: outcome.retryAfter === undefined ? undefined : Duration.decode(outcome.retryAfter),
+          description: "scripted failure"
+        })
+      )
+    case "Delay":
+      return Effect.zipRight(Effect.sleep(outcome.duration), run(outcome.then, model))
+    case "Hang":
+      return Effect.never
+  }
+}
+
+const completion = (
+  model: string,
+  outcome: { readonly content: string; readonly finishReason: ChatCompletion.FinishReason },
+  now: number
+): ChatCompletion.ChatCompletion => {
+  const content = outcome.content === "" ? `Scripted answer from ${model}.` : outcome.content
+  return {
+    id: `chatcmpl-scripted-${now}`,
+    object: "chat.completion",
+    created: Math.floor(now / 1000),
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: outcome.finishReason }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
+  }
+}
