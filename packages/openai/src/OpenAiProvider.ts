@@ -1,0 +1,91 @@
+/**
+ * The OpenAI chat-completions wire: `POST {baseURL}/chat/completions` with a
+ * bearer key, over `@effect/platform`'s `HttpClient`. The reply is already the
+ * target shape; it is decoded with Schema. OpenAI-compatible hosts (Groq,
+ * Together, OpenRouter, Mistral, DeepSeek, vLLM, Ollama) are the same wire with
+ * another base URL and key.
+ *
+ * @example
+ * import { Effect, Redacted } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { OpenAiProvider } from "@ironlabsai/openai"
+ *
+ * const provider = OpenAiProvider.make({ apiKey: Redacted.make("sk-...") }).pipe(
+ *   Effect.provide(NodeHttpClient.layerUndici)
+ * )
+ *
+ * @since 0.1.0
+ */
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { ChatCompletion, type Provider, ProviderReply } from "@ironlabsai/core"
+import { Config, Effect, Option, Redacted } from "effect"
+
+/**
+ * The official API's base URL, as the official SDK has it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultBaseURL = "https://api.openai.com/v1"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The key; without one every call fails with `Authentication` and sends nothing. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Default `https://api.openai.com/v1`. */
+  readonly baseURL?: string | undefined
+  /** The response size cap in bytes. Default 16 MiB. */
+  readonly maxResponseBytes?: number | undefined
+}
+
+/**
+ * Options from the environment: `OPENAI_API_KEY` (read as `Redacted`) and
+ * `OPENAI_BASE_URL`, the names the official SDK reads.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  apiKey: Config.option(Config.redacted("OPENAI_API_KEY")).pipe(Config.map(Option.getOrUndefined)),
+  baseURL: Config.option(Config.string("OPENAI_BASE_URL")).pipe(Config.map(Option.getOrUndefined))
+})
+
+/**
+ * The OpenAI error body: `{ "error": { "message", "type", "code" } }`.
+ */
+const errorOf = (body: unknown) => {
+  const error = (body as { error?: { message?: unknown; type?: unknown; code?: unknown } } | null)?.error
+  const text = (u: unknown) => (typeof u === "string" ? u : undefined)
+  return { type: text(error?.code) ?? text(error?.type), message: text(error?.message) }
+}
+
+/**
+ * A provider speaking the OpenAI wire.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client) => {
+    const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
+    const apiKey = options.apiKey
+    return {
+      complete: ({ model, request }) => {
+        if (apiKey === undefined) return Effect.fail(ProviderReply.missingKey(model.id, "OPENAI_API_KEY"))
+        const httpRequest = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.bearerToken(Redacted.value(apiKey)),
+          HttpClientRequest.acceptJson,
+          HttpClientRequest.bodyUnsafeJson({ ...request, model: model.name })
+        )
+        return ProviderReply.decode(client.execute(httpRequest), {
+          model: model.id,
+          schema: ChatCompletion.ChatCompletion,
+          errorOf,
+          maxBytes: options.maxResponseBytes
+        })
+      }
+    }
+  })
