@@ -225,7 +225,7 @@ export const make = (options?: Options): Effect.Effect<Simulator, never, Scope.S
  * @since 0.1.0
  * @category tags
  */
-export class SimulatorService extends Context.Tag("@ironlabsai/testing/Simulator")<SimulatorService, Simulator>() {}
+export class SimulatorService extends Context.Tag("ironlabsai/testing/Simulator")<SimulatorService, Simulator>() {}
 
 /**
  * A layer with one simulator, closed when the layer is released; tests share it with `it.layer`.

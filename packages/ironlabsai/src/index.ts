@@ -1,0 +1,46 @@
+/**
+ * The Promise facade: `new IronlabsAI({ reliability })`.
+ *
+ * @since 0.1.0
+ */
+export { IronlabsAI } from "./IronlabsAI.js"
+export type { ClientOptions, RequestOptions } from "./IronlabsAI.js"
+
+/**
+ * The client service with the real providers from env.
+ *
+ * @since 0.1.0
+ */
+export { IronlabsClient } from "./IronlabsClient.js"
+export type { Options as IronlabsClientOptions } from "./IronlabsClient.js"
+
+/**
+ * The default provider registry: OpenAI and Anthropic, from env and options.
+ *
+ * @since 0.1.0
+ */
+export * as DefaultProviders from "./DefaultProviders.js"
+
+/**
+ * The Effect API of `@ironlabsai/core`, re-exported.
+ *
+ * @since 0.1.0
+ */
+export {
+  Attempt,
+  ChatCompletion,
+  ModelId,
+  Provider,
+  ProviderError,
+  ProviderReply,
+  Reliability,
+  Router,
+  RoutingError
+} from "@ironlabsai/core"
+
+/**
+ * The errors a request can fail with, by name.
+ *
+ * @since 0.1.0
+ */
+export { ProviderError as ProviderErrorClass } from "@ironlabsai/core/ProviderError"

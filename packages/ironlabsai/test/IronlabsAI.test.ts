@@ -1,0 +1,227 @@
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
+import { Simulator } from "@ironlabsai/testing"
+import { IronlabsAI } from "ironlabsai"
+
+const GPT = "openai/gpt-4o"
+const HAIKU = "anthropic/claude-3-5-haiku-20241022"
+const concise = { role: "user", content: "Please provide a concise response." } as const
+
+let sim: Simulator.Simulator
+beforeAll(async () => {
+  sim = await Simulator.start({ openaiApiKey: "sk-openai-test", anthropicApiKey: "sk-ant-test" })
+})
+afterAll(() => sim.close())
+beforeEach(() => sim.reset())
+
+const clients: Array<IronlabsAI> = []
+afterAll(() => Promise.all(clients.map((c) => c.close())))
+
+/** A facade client pointed at the simulator. */
+const connect = (reliability: ConstructorParameters<typeof IronlabsAI>[0]["reliability"], timeout?: number) => {
+  const client = new IronlabsAI({
+    reliability,
+    openai: { apiKey: "sk-openai-test", baseURL: sim.openaiBaseUrl },
+    anthropic: { apiKey: "sk-ant-test", baseURL: sim.anthropicBaseUrl },
+    timeout
+  })
+  clients.push(client)
+  return client
+}
+
+/** Settles a promise into its rejection, failing the test if it resolves. */
+const rejection = async (promise: Promise<unknown>): Promise<Error & Record<string, unknown>> => {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error & Record<string, unknown>
+  }
+  assert.fail("expected a rejection")
+}
+
+describe("IronlabsAI: the seed's examples", () => {
+  it("weighted: answers from one of the models, and model says which", async () => {
+    const client = connect({
+      weights: { [GPT]: 0.7, [HAIKU]: 0.3 },
+      max_retries: { [GPT]: 2, [HAIKU]: 1 },
+      timeout: { [GPT]: 5.0, [HAIKU]: 5.0 },
+      backoff: { [GPT]: 2.0, [HAIKU]: 1.0 },
+      model_messages: { [GPT]: [concise] }
+    })
+    const response = await client.completions.create({
+      messages: [{ role: "user", content: "Write a haiku about the ocean." }]
+    })
+    assert.strictEqual(sim.requests.length, 1)
+    const [request] = sim.requests
+    const expected = request!.wire === "openai" ? GPT : HAIKU
+    assert.strictEqual(response.model, expected)
+    assert.strictEqual(response.choices[0]!.message.content, `Simulated answer from ${request!.model}.`)
+    const sent = (request!.body as { messages: ReadonlyArray<unknown> }).messages
+    assert.deepStrictEqual(
+      sent,
+      request!.wire === "openai"
+        ? [{ role: "user", content: "Write a haiku about the ocean." }, concise]
+        : [{ role: "user", content: "Write a haiku about the ocean." }]
+    )
+  })
+
+  it("failover chain: a 401 on the first model fails over, with the extra messages on the first only", async () => {
+    sim.script("gpt-4o", { status: 401 })
+    const client = connect({
+      failover_chain: [
+        { model: GPT, max_retries: 2, timeout: 5.0, backoff: 2.0, messages: [concise] },
+        { model: HAIKU, max_retries: 1, timeout: 5.0, backoff: 1.0 }
+      ]
+    })
+    const response = await client.completions.create({ messages: [{ role: "user", content: "Describe a sunset." }] })
+    assert.strictEqual(response.model, HAIKU)
+    assert.strictEqual(response.choices[0]!.message.content, "Simulated answer from claude-3-5-haiku-20241022.")
+    assert.deepStrictEqual(
+      sim.requests.map((r) => [r.wire, r.model]),
+      [
+        ["openai", "gpt-4o"],
+        ["anthropic", "claude-3-5-haiku-20241022"]
+      ]
+    )
+    assert.deepStrictEqual((sim.requests[0]!.body as { messages: unknown }).messages, [
+      { role: "user", content: "Describe a sunset." },
+      concise
+    ])
+    assert.deepStrictEqual(
+      response.attempts.map((a) => [a.model, a.error?.reason, a.error?.status]),
+      [
+        [GPT, "Authentication", 401],
+        [HAIKU, undefined, undefined]
+      ]
+    )
+  })
+
+  it("retries a 503 on the same model over HTTP, then answers", async () => {
+    sim.script("gpt-4o", { status: 503 }, { status: 500 })
+    const client = connect({ failover_chain: [{ model: GPT, backoff: 0.01 }, { model: HAIKU }] })
+    const response = await client.completions.create({ messages: [{ role: "user", content: "Hi" }] })
+    assert.strictEqual(response.model, GPT)
+    assert.deepStrictEqual(
+      sim.requests.map((r) => r.model),
+      ["gpt-4o", "gpt-4o", "gpt-4o"]
+    )
+  })
+})
+
+describe("IronlabsAI: failures", () => {
+  it("a bad config throws ReliabilityConfigError at construction, naming every path", () => {
+    try {
+      new IronlabsAI({ reliability: { weights: { [GPT]: -1, "mystery/model": 1 }, timeout: { [GPT]: 0 } } })
+      assert.fail("expected the constructor to throw")
+    } catch (error) {
+      const e = error as Error & { _tag: string; issues: ReadonlyArray<{ path: string }> }
+      assert.instanceOf(e, Error)
+      assert.strictEqual(e._tag, "ReliabilityConfigError")
+      assert.deepStrictEqual(e.issues.map((i) => i.path).sort(), [
+        'timeout["openai/gpt-4o"]',
+        'weights["mystery/model"]',
+        'weights["openai/gpt-4o"]'
+      ])
+      assert.include(e.message, 'weights["mystery/model"]: unknown provider "mystery"')
+    }
+  })
+
+  it("a bad timeout option throws at construction", () => {
+    assert.throws(() => connect({ failover_chain: [{ model: GPT }] }, -1), /timeout is a number of seconds > 0/)
+  })
+
+  it("rejects with AllModelsFailed, keeping _tag and the attempts", async () => {
+    sim.script("gpt-4o", { status: 400 })
+    sim.script("claude-3-5-haiku-20241022", { status: 403 })
+    const client = connect({ failover_chain: [{ model: GPT }, { model: HAIKU }] })
+    const error = await rejection(client.completions.create({ messages: [{ role: "user", content: "Hi" }] }))
+    assert.instanceOf(error, Error)
+    assert.strictEqual(error._tag, "AllModelsFailed")
+    const attempts = error.attempts as ReadonlyArray<{ model: string; error?: { reason: string } }>
+    assert.deepStrictEqual(
+      attempts.map((a) => [a.model, a.error?.reason]),
+      [
+        [GPT, "InvalidRequest"],
+        [HAIKU, "PermissionDenied"]
+      ]
+    )
+  })
+
+  it("an AbortSignal aborts the request in flight: the socket closes, nothing is retried or failed over", async () => {
+    sim.script("gpt-4o", { hang: true })
+    const client = connect({ failover_chain: [{ model: GPT, max_retries: 3 }, { model: HAIKU }] })
+    const controller = new AbortController()
+    const pending = client.completions.create(
+      { messages: [{ role: "user", content: "Hi" }] },
+      {
+        signal: controller.signal
+      }
+    )
+    await sim.waitForRequests(1)
+    controller.abort()
+    const error = await rejection(pending)
+    assert.strictEqual(error.name, "AbortError")
+    await sim.waitForClientClose(1)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    assert.strictEqual(sim.requests.length, 1)
+    assert.strictEqual(sim.openRequests(), 0)
+  })
+
+  it("an already-aborted signal rejects without sending anything", async () => {
+    const client = connect({ failover_chain: [{ model: GPT }] })
+    const error = await rejection(
+      client.completions.create({ messages: [{ role: "user", content: "Hi" }] }, { signal: AbortSignal.abort() })
+    )
+    assert.strictEqual(error.name, "AbortError")
+    assert.strictEqual(sim.requests.length, 0)
+  })
+
+  it("the timeout option bounds the whole request: DeadlineExceeded, and the socket is closed", async () => {
+    sim.script("gpt-4o", { hang: true })
+    const client = connect({ failover_chain: [{ model: GPT, timeout: 30 }] })
+    const started = Date.now()
+    const error = await rejection(
+      client.completions.create({ messages: [{ role: "user", content: "Hi" }] }, { timeout: 0.3 })
+    )
+    assert.strictEqual(error._tag, "DeadlineExceeded")
+    assert.isBelow(Date.now() - started, 2000)
+    await sim.waitForClientClose(1)
+    assert.strictEqual(sim.openRequests(), 0)
+  })
+})
+
+describe("IronlabsAI: process lifetime", () => {
+  it("a script that never calls close() exits by itself, reading keys and base URLs from env", async () => {
+    const script = fileURLToPath(new URL("fixtures/no-close.ts", import.meta.url))
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script], {
+      env: {
+        ...process.env,
+        OPENAI_API_KEY: "sk-openai-test",
+        OPENAI_BASE_URL: sim.openaiBaseUrl,
+        ANTHROPIC_API_KEY: "sk-ant-test",
+        ANTHROPIC_BASE_URL: sim.anthropicBaseUrl
+      },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (data) => {
+      output += data
+    })
+    child.stderr.on("data", (data) => {
+      output += data
+    })
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL")
+        resolve(null)
+      }, 15_000)
+      child.on("exit", (exitCode) => {
+        clearTimeout(timer)
+        resolve(exitCode)
+      })
+    })
+    assert.strictEqual(code, 0, output)
+    assert.include(output, "Simulated answer from gpt-4o. Model used: openai/gpt-4o")
+  })
+})
