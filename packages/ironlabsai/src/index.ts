@@ -37,10 +37,3 @@ export {
   Router,
   RoutingError
 } from "@ironlabsai/core"
-
-/**
- * The errors a request can fail with, by name.
- *
- * @since 0.1.0
- */
-export { ProviderError as ProviderErrorClass } from "@ironlabsai/core/ProviderError"
