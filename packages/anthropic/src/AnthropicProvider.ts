@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, type Provider, ProviderReply } from "@ironlabsai/core"
-import { Clock, Config, Effect, Option, Redacted, Schema } from "effect"
+import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
+import { Clock, type Config, Effect, Redacted, Schema } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -46,17 +46,12 @@ export const apiVersion = "2023-06-01"
 export const defaultMaxTokens = 4096
 
 /**
+ * The key, base URL (default `https://api.anthropic.com`) and response size cap.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** The key; without one every call fails with `Authentication` and sends nothing. */
-  readonly apiKey?: Redacted.Redacted<string> | undefined
-  /** Default `https://api.anthropic.com`. */
-  readonly baseURL?: string | undefined
-  /** The response size cap in bytes. Default 16 MiB. */
-  readonly maxResponseBytes?: number | undefined
-}
+export type Options = Provider.ConnectionOptions
 
 /**
  * Options from the environment: `ANTHROPIC_API_KEY` (read as `Redacted`) and
@@ -65,10 +60,7 @@ export interface Options {
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  apiKey: Config.option(Config.redacted("ANTHROPIC_API_KEY")).pipe(Config.map(Option.getOrUndefined)),
-  baseURL: Config.option(Config.string("ANTHROPIC_BASE_URL")).pipe(Config.map(Option.getOrUndefined))
-})
+export const config: Config.Config<Options> = Provider.connectionConfig("ANTHROPIC")
 
 /**
  * The part of Anthropic's reply that is used.

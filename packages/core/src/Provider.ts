@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Layer } from "effect"
+import { Config, Context, Layer, Option, type Redacted } from "effect"
 import type { Effect } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as ModelId from "./ModelId.js"
@@ -77,3 +77,31 @@ export class Providers extends Context.Tag("ironlabsai/Providers")<Providers, Re
  */
 export const layer = (providers: Readonly<Record<string, Provider>>): Layer.Layer<Providers> =>
   Layer.succeed(Providers, registry(providers))
+
+/**
+ * How an HTTP provider reaches its API. Every wire package takes these.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionOptions {
+  /** The key; without one every call fails with `Authentication` and sends nothing. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** The API's base URL; each wire has its official default. */
+  readonly baseURL?: string | undefined
+  /** The response size cap in bytes. Default 16 MiB. */
+  readonly maxResponseBytes?: number | undefined
+}
+
+/**
+ * Connection options from `Config` (env by default): `<PREFIX>_API_KEY`, read
+ * as `Redacted`, and `<PREFIX>_BASE_URL`, as the official SDKs name them.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const connectionConfig = (prefix: string): Config.Config<ConnectionOptions> =>
+  Config.all({
+    apiKey: Config.option(Config.redacted(`${prefix}_API_KEY`)).pipe(Config.map(Option.getOrUndefined)),
+    baseURL: Config.option(Config.string(`${prefix}_BASE_URL`)).pipe(Config.map(Option.getOrUndefined))
+  })

@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, type Provider, ProviderReply } from "@ironlabsai/core"
-import { Config, Effect, Option, Redacted } from "effect"
+import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
+import { type Config, Effect, Redacted } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -29,17 +29,12 @@ import { Config, Effect, Option, Redacted } from "effect"
 export const defaultBaseURL = "https://api.openai.com/v1"
 
 /**
+ * The key, base URL (default `https://api.openai.com/v1`) and response size cap.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** The key; without one every call fails with `Authentication` and sends nothing. */
-  readonly apiKey?: Redacted.Redacted<string> | undefined
-  /** Default `https://api.openai.com/v1`. */
-  readonly baseURL?: string | undefined
-  /** The response size cap in bytes. Default 16 MiB. */
-  readonly maxResponseBytes?: number | undefined
-}
+export type Options = Provider.ConnectionOptions
 
 /**
  * Options from the environment: `OPENAI_API_KEY` (read as `Redacted`) and
@@ -48,10 +43,7 @@ export interface Options {
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Config.all({
-  apiKey: Config.option(Config.redacted("OPENAI_API_KEY")).pipe(Config.map(Option.getOrUndefined)),
-  baseURL: Config.option(Config.string("OPENAI_BASE_URL")).pipe(Config.map(Option.getOrUndefined))
-})
+export const config: Config.Config<Options> = Provider.connectionConfig("OPENAI")
 
 /**
  * The OpenAI error body: `{ "error": { "message", "type", "code" } }`.
