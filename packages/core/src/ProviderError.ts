@@ -62,7 +62,9 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
   model: Schema.String,
   status: Schema.optional(Schema.Number),
   retryAfter: Schema.optional(Schema.DurationFromSelf),
-  description: Schema.optional(Schema.String)
+  description: Schema.optional(Schema.String),
+  /** The provider's own verdict (`x-should-retry`), which overrides the reason's. */
+  shouldRetry: Schema.optional(Schema.Boolean)
 }) {
   /**
    * @since 0.1.0
@@ -85,13 +87,15 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
     readonly status?: number | undefined
     readonly retryAfter?: Duration.Duration | undefined
     readonly description?: string | undefined
+    readonly shouldRetry?: boolean | undefined
   }): ProviderError {
     return new ProviderError({
       reason: options.reason,
       model: options.model,
       ...(options.status === undefined ? {} : { status: options.status }),
       ...(options.retryAfter === undefined ? {} : { retryAfter: options.retryAfter }),
-      ...(options.description === undefined ? {} : { description: truncate(options.description) })
+      ...(options.description === undefined ? {} : { description: truncate(options.description) }),
+      ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry })
     })
   }
 
@@ -108,6 +112,7 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
     readonly errorType?: string | undefined
     readonly retryAfter?: Duration.Duration | undefined
     readonly description?: string | undefined
+    readonly shouldRetry?: boolean | undefined
   }): ProviderError {
     return ProviderError.fromReason({ ...options, reason: reasonFromStatus(options.status, options.errorType) })
   }
@@ -139,6 +144,9 @@ export const reasonFromStatus = (status: number, errorType?: string | undefined)
       return "NotFound"
     case 408:
       return "Timeout"
+    case 409:
+      // A lock or concurrency conflict on the provider's side: transient, as the official SDKs treat it.
+      return "ServerError"
     case 429:
       return "RateLimited"
     case 503:
@@ -149,12 +157,48 @@ export const reasonFromStatus = (status: number, errorType?: string | undefined)
 }
 
 /**
- * Whether the same model may be tried again after this error.
+ * Provider error types (OpenAI's `type`/`code`, Anthropic's `error.type`) and
+ * the reason each means, for errors that arrive without a telling status: an
+ * error object in a 200 body, or an error event inside a stream.
+ */
+const reasonsByErrorType: ReadonlyMap<string, Reason> = new Map<string, Reason>([
+  ["rate_limit_error", "RateLimited"],
+  ["rate_limit_exceeded", "RateLimited"],
+  ["requests", "RateLimited"],
+  ["tokens", "RateLimited"],
+  ["insufficient_quota", "QuotaExceeded"],
+  ["billing_error", "QuotaExceeded"],
+  ["billing_hard_limit_reached", "QuotaExceeded"],
+  ["overloaded_error", "Overloaded"],
+  ["api_error", "ServerError"],
+  ["server_error", "ServerError"],
+  ["timeout_error", "Timeout"],
+  ["authentication_error", "Authentication"],
+  ["invalid_api_key", "Authentication"],
+  ["permission_error", "PermissionDenied"],
+  ["not_found_error", "NotFound"],
+  ["model_not_found", "NotFound"],
+  ["invalid_request_error", "InvalidRequest"],
+  ["request_too_large", "InvalidRequest"]
+])
+
+/**
+ * The reason a provider error type names, if it is a known one.
  *
  * @since 0.1.0
  * @category classification
  */
-export const isRetryable = (error: ProviderError): boolean => retryableReasons.has(error.reason)
+export const reasonFromErrorType = (errorType: string): Reason | undefined => reasonsByErrorType.get(errorType)
+
+/**
+ * Whether the same model may be tried again after this error: the provider's
+ * `x-should-retry` when it sent one (as the official SDKs honour it), else the
+ * reason's row of the table.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const isRetryable = (error: ProviderError): boolean => error.shouldRetry ?? retryableReasons.has(error.reason)
 
 /**
  * Whether the router moves on to the next model after this error. Every reason

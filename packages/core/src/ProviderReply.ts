@@ -41,9 +41,27 @@ export interface RawReply<E> {
 }
 
 /**
+ * How much of an error body is read: enough for the provider's message, never
+ * a proxy's 64 MiB page. The rest is left unread and the connection closed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxErrorBodyBytes = 64 * 1024
+
+/**
+ * What a wire says about its error bodies: the error type and message.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ErrorOf = (body: unknown) => { readonly type?: string | undefined; readonly message?: string | undefined }
+
+/**
  * Decodes what a call returns: a 2xx body with `schema`, anything else
  * classified by status and the provider's error type (`errorOf`). A call that
- * fails before a reply, or a body that breaks off, is `Transport`.
+ * fails before a reply, or a body that breaks off, is `Transport`. A gzip or
+ * deflate body is decompressed, and the cap counts decompressed bytes.
  *
  * @since 0.1.0
  * @category reading
@@ -53,21 +71,73 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
   options: {
     readonly model: string
     readonly schema: Schema.Schema<A, I>
-    readonly errorOf: (body: unknown) => { readonly type?: string | undefined; readonly message?: string | undefined }
+    readonly errorOf: ErrorOf
     readonly maxBytes?: number | undefined
   }
 ): Effect.Effect<A, ProviderError.ProviderError> =>
   call.pipe(
     Effect.mapError((error) => transport(options.model, error.message)),
     Effect.flatMap((reply) => {
-      const body = Stream.mapError(reply.stream, (error) => transport(options.model, `body cut off: ${error.message}`))
-      return Effect.flatMap(readText(body, options), (text) =>
-        reply.status >= 200 && reply.status < 300
-          ? decodeJson(options.schema, text, options.model)
-          : Effect.flip(failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text }))
+      const body = decompress(reply, options.model)
+      if (reply.status >= 200 && reply.status < 300) {
+        return Effect.flatMap(readText(body, options), (text) => decodeSuccess(text, options))
+      }
+      return readText(body, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
+        Effect.flatMap((text) =>
+          Effect.flip(failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text }))
+        )
       )
     })
   )
+
+/**
+ * A 2xx body: the schema's value, or, when the body is an error object (some
+ * proxies answer 200 with `{"error": ...}`), that error classified by its type.
+ */
+const decodeSuccess = <A, I>(
+  text: string,
+  options: { readonly model: string; readonly schema: Schema.Schema<A, I>; readonly errorOf: ErrorOf }
+): Effect.Effect<A, ProviderError.ProviderError> =>
+  Effect.catchIf(
+    decodeJson(options.schema, text, options.model),
+    (error) => error.reason === "MalformedResponse",
+    (malformed) => {
+      const json = parseJson(text)
+      const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
+      if (embedded.type === undefined && embedded.message === undefined) return Effect.fail(malformed)
+      const reason = (embedded.type && ProviderError.reasonFromErrorType(embedded.type)) || "MalformedResponse"
+      const description = `error in a 2xx body: ${embedded.type ?? "?"}: ${embedded.message ?? ""}`
+      return Effect.fail(ProviderError.ProviderError.fromReason({ reason, model: options.model, description }))
+    }
+  )
+
+/**
+ * The body as bytes, decompressed when the provider compressed it (we never
+ * ask for compression, but a proxy may send it anyway). Uses the web
+ * `DecompressionStream`, so core stays free of Node.
+ */
+const decompress = <E extends { readonly message: string }>(
+  reply: RawReply<E>,
+  model: string
+): Stream.Stream<Uint8Array, ProviderError.ProviderError> => {
+  const raw = Stream.mapError(reply.stream, (error) => transport(model, `body cut off: ${error.message}`))
+  const encoding = reply.headers["content-encoding"]?.trim().toLowerCase()
+  if (encoding === undefined || encoding === "" || encoding === "identity") return raw
+  const malformed = (description: string) =>
+    ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
+  const format = encoding === "gzip" || encoding === "x-gzip" ? "gzip" : encoding === "deflate" ? "deflate" : undefined
+  if (format === undefined) return Stream.fail(malformed(`unsupported content-encoding: ${encoding.slice(0, 40)}`))
+  return Stream.unwrapScoped(
+    Effect.map(Stream.toReadableStreamEffect(raw), (readable) =>
+      Stream.fromReadableStream({
+        // A Uint8Array is a BufferSource: the widening only satisfies lib.dom.d.ts.
+        evaluate: () => (readable as ReadableStream<BufferSource>).pipeThrough(new DecompressionStream(format)),
+        onError: (error) =>
+          ProviderError.isProviderError(error) ? error : malformed(`body does not decompress as ${format}`)
+      })
+    )
+  )
+}
 
 /**
  * A call that cannot be made without a key: it fails with `Authentication`
@@ -84,32 +154,39 @@ export const missingKey = (model: string, variable: string): ProviderError.Provi
   })
 
 /**
- * Reads a body as UTF-8 text, failing with `ResponseTooLarge` as soon as it
- * passes `maxBytes`, so memory stays bounded whatever the provider sends.
+ * Reads a body as UTF-8 text. Past `maxBytes` it fails with
+ * `ResponseTooLarge` at once, or with `truncate` stops reading and keeps what
+ * it has; either way memory stays bounded whatever the provider sends.
  *
  * @since 0.1.0
  * @category reading
  */
 export const readText = <E>(
   body: Stream.Stream<Uint8Array, E>,
-  options: { readonly model: string; readonly maxBytes?: number | undefined }
+  options: { readonly model: string; readonly maxBytes?: number | undefined; readonly truncate?: boolean | undefined }
 ): Effect.Effect<string, E | ProviderError.ProviderError> =>
   Effect.suspend(() => {
     const maxBytes = options.maxBytes ?? defaultMaxResponseBytes
     const chunks: Array<Uint8Array> = []
     let size = 0
+    let full = false
     return body.pipe(
+      Stream.takeWhile(() => !full),
       Stream.runForEach((chunk) => {
-        size += chunk.byteLength
-        if (size > maxBytes) {
-          return Effect.fail(
-            ProviderError.ProviderError.fromReason({
-              reason: "ResponseTooLarge",
-              model: options.model,
-              description: `response body over ${maxBytes} bytes`
-            })
-          )
+        if (size + chunk.byteLength > maxBytes) {
+          if (!options.truncate) {
+            return Effect.fail(
+              ProviderError.ProviderError.fromReason({
+                reason: "ResponseTooLarge",
+                model: options.model,
+                description: `response body over ${maxBytes} bytes`
+              })
+            )
+          }
+          full = true
+          chunk = chunk.subarray(0, maxBytes - size)
         }
+        size += chunk.byteLength
         chunks.push(chunk)
         return Effect.void
       }),
@@ -168,7 +245,7 @@ export const failure = (options: {
   readonly status: number
   readonly header: (name: string) => string | undefined
   readonly text: string
-  readonly errorOf: (body: unknown) => { readonly type?: string | undefined; readonly message?: string | undefined }
+  readonly errorOf: ErrorOf
 }): Effect.Effect<ProviderError.ProviderError> =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const body = parseJson(options.text)
@@ -179,7 +256,8 @@ export const failure = (options: {
       status: options.status,
       errorType: error.type,
       retryAfter: Option.getOrUndefined(ProviderError.parseRetryAfter(options.header, now)),
-      description: error.message ?? (excerpt === "" ? undefined : excerpt)
+      description: error.message ?? (excerpt === "" ? undefined : excerpt),
+      shouldRetry: shouldRetryHeader(options.header("x-should-retry"))
     })
   })
 
@@ -191,6 +269,12 @@ export const failure = (options: {
  */
 export const transport = (model: string, description: string): ProviderError.ProviderError =>
   ProviderError.ProviderError.fromReason({ reason: "Transport", model, description })
+
+/** `x-should-retry: true | false`, the provider's explicit verdict; anything else is no verdict. */
+const shouldRetryHeader = (value: string | undefined): boolean | undefined => {
+  const verdict = value?.trim().toLowerCase()
+  return verdict === "true" ? true : verdict === "false" ? false : undefined
+}
 
 const decodeUtf8 = (chunks: ReadonlyArray<Uint8Array>, size: number): string => {
   if (chunks.length === 1) return new TextDecoder().decode(chunks[0])
