@@ -46,7 +46,12 @@ describe("ProviderReply", () => {
     Effect.gen(function* () {
       let pulled = 0
       const chunk = new Uint8Array(1024)
-      const stream = Stream.repeatEffect(Effect.sync(() => (pulled++, chunk))).pipe(Stream.take(1000))
+      const stream = Stream.repeatEffect(
+        Effect.sync(() => {
+          pulled++
+          return chunk
+        })
+      ).pipe(Stream.take(1000))
       const error = yield* failure(
         ProviderReply.decode(Effect.succeed({ status: 200, headers: {}, stream }), {
           model: MODEL,
@@ -86,7 +91,12 @@ describe("ProviderReply", () => {
     Effect.gen(function* () {
       let pulled = 0
       const chunk = bytes("<html>".padEnd(1024, "x"))
-      const stream = Stream.repeatEffect(Effect.sync(() => (pulled++, chunk))).pipe(Stream.take(64 * 1024))
+      const stream = Stream.repeatEffect(
+        Effect.sync(() => {
+          pulled++
+          return chunk
+        })
+      ).pipe(Stream.take(64 * 1024))
       const error = yield* failure(
         ProviderReply.decode(Effect.succeed({ status: 503, headers: {}, stream }), {
           model: MODEL,
