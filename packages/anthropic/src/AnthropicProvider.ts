@@ -18,7 +18,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
-import { Clock, type Config, Effect, Redacted, Schema } from "effect"
+import { Clock, type Config, Effect, Either, Redacted, Schema } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -146,12 +146,12 @@ const errorOf = (body: unknown) => {
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
-    const apiKey = options.apiKey
+    const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
     return {
       complete: ({ model, request }) => {
-        if (apiKey === undefined) return Effect.fail(ProviderReply.missingKey(model.id, "ANTHROPIC_API_KEY"))
+        if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         const httpRequest = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(apiKey), "anthropic-version": apiVersion }),
+          HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(apiKey.right), "anthropic-version": apiVersion }),
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUnsafeJson(toRequestBody(model.name, request))
         )
@@ -159,7 +159,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           model: model.id,
           schema: MessageResponse,
           errorOf,
-          maxBytes: options.maxResponseBytes
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
         }).pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
       }
     }

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Layer, Option, type Redacted } from "effect"
+import { Config, Context, Layer, Option, Redacted } from "effect"
 import type { Effect } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as ModelId from "./ModelId.js"
@@ -105,3 +105,45 @@ export const connectionConfig = (prefix: string): Config.Config<ConnectionOption
     apiKey: Config.option(Config.redacted(`${prefix}_API_KEY`)).pipe(Config.map(Option.getOrUndefined)),
     baseURL: Config.option(Config.string(`${prefix}_BASE_URL`)).pipe(Config.map(Option.getOrUndefined))
   })
+
+/**
+ * One thing wrong with connection options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionProblem {
+  readonly field: "apiKey" | "baseURL"
+  readonly message: string
+}
+
+/**
+ * What makes connection options unusable: a key with a control character (it
+ * would split headers; the key is never echoed), or a base URL that is not
+ * http(s) or carries `user:password@` (a credential in a URL ends up in logs).
+ * A missing key is not a problem here: the provider fails each call instead.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const connectionProblems = (options: ConnectionOptions): ReadonlyArray<ConnectionProblem> => {
+  const problems: Array<ConnectionProblem> = []
+  if (options.apiKey !== undefined) {
+    const key = Redacted.value(options.apiKey)
+    if (key.trim() === "") problems.push({ field: "apiKey", message: "is empty" })
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+    else if (/[\u0000-\u001f\u007f]/.test(key)) {
+      problems.push({ field: "apiKey", message: "contains a control character (CR, LF, NUL...); the key is not shown" })
+    }
+  }
+  if (options.baseURL !== undefined) {
+    const url = URL.canParse(options.baseURL) ? new URL(options.baseURL) : undefined
+    if (url === undefined) problems.push({ field: "baseURL", message: "is not a URL" })
+    else if (url.protocol !== "http:" && url.protocol !== "https:") {
+      problems.push({ field: "baseURL", message: `must be http or https, not ${url.protocol.slice(0, 20)}` })
+    } else if (url.username !== "" || url.password !== "") {
+      problems.push({ field: "baseURL", message: "must not carry user:password@ (the URL is not shown)" })
+    }
+  }
+  return problems
+}

@@ -15,7 +15,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, ParseResult, Schema, Stream } from "effect"
+import { Clock, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
+import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 
 /**
@@ -73,38 +74,57 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
     readonly schema: Schema.Schema<A, I>
     readonly errorOf: ErrorOf
     readonly maxBytes?: number | undefined
+    /** The key the call was made with: a body that echoes it has it cut out before it reaches an error. */
+    readonly apiKey?: Redacted.Redacted<string> | undefined
   }
 ): Effect.Effect<A, ProviderError.ProviderError> =>
   call.pipe(
     Effect.mapError((error) => transport(options.model, error.message)),
     Effect.flatMap((reply) => {
       const body = decompress(reply, options.model)
+      const redact = redactor(options.apiKey)
       if (reply.status >= 200 && reply.status < 300) {
-        return Effect.flatMap(readText(body, options), (text) => decodeSuccess(text, options))
+        return Effect.flatMap(readText(body, options), (text) => decodeSuccess(text, redact, options))
       }
       return readText(body, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
         Effect.flatMap((text) =>
-          Effect.flip(failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text }))
+          Effect.flip(
+            failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text: redact(text) })
+          )
         )
       )
     })
   )
+
+/** Cuts a secret out of provider text, before any of it is excerpted or truncated. */
+const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) => {
+  if (secret === undefined) return (text) => text
+  const value = Redacted.value(secret)
+  return (text) => (value !== "" && text.includes(value) ? text.replaceAll(value, "[redacted]") : text)
+}
 
 /**
  * A 2xx body: the schema's value, or, when the body is an error object (some
  * proxies answer 200 with `{"error": ...}`), that error classified by its type.
  */
 const decodeSuccess = <A, I>(
-  text: string,
+  raw: string,
+  redact: (text: string) => string,
   options: { readonly model: string; readonly schema: Schema.Schema<A, I>; readonly errorOf: ErrorOf }
 ): Effect.Effect<A, ProviderError.ProviderError> =>
   Effect.catchIf(
-    decodeJson(options.schema, text, options.model),
+    decodeJson(options.schema, raw, options.model),
     (error) => error.reason === "MalformedResponse",
-    (malformed) => {
+    () => {
+      // Only the failure path pays for redaction: its descriptions quote the body.
+      const text = redact(raw)
+      // Decoding the redacted text again yields the same complaint, quoting no key.
+      const malformed = Effect.flatMap(decodeJson(options.schema, text, options.model), () =>
+        Effect.fail(ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: options.model }))
+      )
       const json = parseJson(text)
       const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
-      if (embedded.type === undefined && embedded.message === undefined) return Effect.fail(malformed)
+      if (embedded.type === undefined && embedded.message === undefined) return malformed
       const reason = (embedded.type && ProviderError.reasonFromErrorType(embedded.type)) || "MalformedResponse"
       const description = `error in a 2xx body: ${embedded.type ?? "?"}: ${embedded.message ?? ""}`
       return Effect.fail(ProviderError.ProviderError.fromReason({ reason, model: options.model, description }))
@@ -140,18 +160,26 @@ const decompress = <E extends { readonly message: string }>(
 }
 
 /**
- * A call that cannot be made without a key: it fails with `Authentication`
- * and sends nothing.
+ * The key to call with, or, when calls over these connection options cannot
+ * be made (no key, or a problem of `Provider.connectionProblems`), the error
+ * each call fails with, sending nothing. Computed once per provider.
  *
  * @since 0.1.0
  * @category classification
  */
-export const missingKey = (model: string, variable: string): ProviderError.ProviderError =>
-  ProviderError.ProviderError.fromReason({
-    reason: "Authentication",
-    model,
-    description: `no API key: set ${variable} or pass apiKey in the options`
-  })
+export const usableKey = (
+  options: Provider.ConnectionOptions,
+  keyVariable: string
+): Either.Either<Redacted.Redacted<string>, (model: string) => ProviderError.ProviderError> => {
+  const [problem] = Provider.connectionProblems(options)
+  if (problem === undefined && options.apiKey !== undefined) return Either.right(options.apiKey)
+  const description =
+    problem === undefined
+      ? `no API key: set ${keyVariable} or pass apiKey in the options`
+      : `${problem.field} ${problem.message}`
+  const reason = problem?.field === "baseURL" ? "InvalidRequest" : "Authentication"
+  return Either.left((model) => ProviderError.ProviderError.fromReason({ reason, model, description }))
+}
 
 /**
  * Reads a body as UTF-8 text. Past `maxBytes` it fails with

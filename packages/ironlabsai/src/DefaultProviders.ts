@@ -17,7 +17,7 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { AnthropicProvider } from "@ironlabsai/anthropic"
-import { Provider } from "@ironlabsai/core"
+import { Provider, Reliability } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { type ConfigError, Effect, Layer, Redacted } from "effect"
 
@@ -50,20 +50,63 @@ export interface Options {
 export const prefixes: ReadonlyArray<string> = ["openai", "anthropic"]
 
 /**
- * The registry, reading what `options` leaves out from `Config`.
+ * The connection options of each provider, once env and options are merged.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly openai: Provider.ConnectionOptions
+  readonly anthropic: Provider.ConnectionOptions
+}
+
+/**
+ * Reads what `options` leaves out from `Config`; explicit options win.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = (options: Options = {}): Effect.Effect<Resolved, ConfigError.ConfigError> =>
+  Effect.all({
+    openai: Effect.map(OpenAiProvider.config, (env) => merge(env, options.openai)),
+    anthropic: Effect.map(AnthropicProvider.config, (env) => merge(env, options.anthropic))
+  })
+
+/**
+ * Every unusable setting, with its path (`openai.apiKey`); a key is never shown.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const problems = (resolved: Resolved): ReadonlyArray<Reliability.ConfigIssue> =>
+  (["openai", "anthropic"] as const).flatMap((name) =>
+    Provider.connectionProblems(resolved[name]).map((problem) => ({
+      path: `${name}.${problem.field}`,
+      message: problem.message
+    }))
+  )
+
+/**
+ * The registry, with settings from `options` and `Config`. Unusable settings
+ * fail with `ReliabilityConfigError`, naming each one.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<Provider.Registry, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Effect.Effect<
+  Provider.Registry,
+  ConfigError.ConfigError | Reliability.ReliabilityConfigError,
+  HttpClient.HttpClient
+> =>
   Effect.gen(function* () {
-    const openai = yield* OpenAiProvider.config
-    const anthropic = yield* AnthropicProvider.config
+    const resolved = yield* resolve(options)
+    const issues = problems(resolved)
+    if (issues.length > 0) return yield* new Reliability.ReliabilityConfigError({ issues })
     return Provider.registry({
-      openai: yield* OpenAiProvider.make(merge(openai, options.openai)),
-      anthropic: yield* AnthropicProvider.make(merge(anthropic, options.anthropic))
+      openai: yield* OpenAiProvider.make(resolved.openai),
+      anthropic: yield* AnthropicProvider.make(resolved.anthropic)
     })
   })
 
@@ -75,15 +118,16 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<Provider.Providers, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(Provider.Providers, make(options))
+): Layer.Layer<
+  Provider.Providers,
+  ConfigError.ConfigError | Reliability.ReliabilityConfigError,
+  HttpClient.HttpClient
+> => Layer.effect(Provider.Providers, make(options))
 
-const merge = <
-  A extends { readonly apiKey?: Redacted.Redacted<string> | undefined; readonly baseURL?: string | undefined }
->(
-  fromEnv: A,
+const merge = (
+  fromEnv: Provider.ConnectionOptions,
   explicit: ProviderOptions | undefined
-): A => ({
+): Provider.ConnectionOptions => ({
   ...fromEnv,
   apiKey: toRedacted(explicit?.apiKey) ?? fromEnv.apiKey,
   baseURL: explicit?.baseURL ?? fromEnv.baseURL

@@ -78,13 +78,24 @@ export class IronlabsAI {
   readonly #runtime: ManagedRuntime.ManagedRuntime<Core.IronlabsClient, unknown>
 
   constructor(options: ClientOptions) {
-    this.plan = Either.getOrThrowWith(
-      Reliability.decode(options.reliability, { providers: DefaultProviders.prefixes }),
-      (error) => error
-    )
+    const plan = Reliability.decode(options.reliability, { providers: DefaultProviders.prefixes })
+    // Env is read now, so that a bad key or URL throws here and not at the first request.
+    const connections = Effect.runSync(Effect.either(DefaultProviders.resolve(options)))
+    const issues = [
+      ...(Either.isLeft(plan) ? plan.left.issues : []),
+      ...(Either.isLeft(connections)
+        ? [{ path: "env", message: connections.left.message }]
+        : DefaultProviders.problems(connections.right))
+    ]
+    if (issues.length > 0 || Either.isLeft(plan) || Either.isLeft(connections)) {
+      throw new Reliability.ReliabilityConfigError({ issues })
+    }
+    this.plan = plan.right
     const timeout = seconds(options.timeout, "timeout")
     this.#runtime = ManagedRuntime.make(
-      IronlabsClient.layer({ ...options, timeout }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      IronlabsClient.layer({ ...options, ...connections.right, timeout }).pipe(
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
     )
     this.completions = {
       create: (request, requestOptions) => {

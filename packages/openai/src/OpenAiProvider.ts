@@ -18,7 +18,7 @@
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
-import { type Config, Effect, Redacted } from "effect"
+import { type Config, Effect, Either, Redacted } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -63,12 +63,12 @@ const errorOf = (body: unknown) => {
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
   Effect.map(HttpClient.HttpClient, (client) => {
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
-    const apiKey = options.apiKey
+    const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
     return {
       complete: ({ model, request }) => {
-        if (apiKey === undefined) return Effect.fail(ProviderReply.missingKey(model.id, "OPENAI_API_KEY"))
+        if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         const httpRequest = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.bearerToken(Redacted.value(apiKey)),
+          HttpClientRequest.bearerToken(Redacted.value(apiKey.right)),
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUnsafeJson({ ...request, model: model.name })
         )
@@ -76,7 +76,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           model: model.id,
           schema: ChatCompletion.ChatCompletion,
           errorOf,
-          maxBytes: options.maxResponseBytes
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
         })
       }
     }
