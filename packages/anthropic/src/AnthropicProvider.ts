@@ -144,7 +144,9 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
+  Effect.map(HttpClient.HttpClient, (httpClient) => {
+    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
+    const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
     const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
     return {
@@ -161,7 +163,9 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           errorOf,
           maxBytes: options.maxResponseBytes,
           apiKey: apiKey.right
-        }).pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
+        })
+          .pipe(Provider.withCallSpan("anthropic", model, url))
+          .pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
       }
     }
   })

@@ -15,8 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Layer, Option, Redacted } from "effect"
-import type { Effect } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as ModelId from "./ModelId.js"
 import type * as ProviderError from "./ProviderError.js"
@@ -43,6 +42,28 @@ export interface CallRequest {
 export interface Provider {
   readonly complete: (call: CallRequest) => Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>
 }
+
+/**
+ * Wraps one provider call in a client span named `ironlabsai.provider.call`,
+ * with the provider, the wire model and the URL (never a header). Providers use
+ * it in place of their HTTP client's span, whose exit keeps the request with
+ * its key header.
+ *
+ * @since 0.1.0
+ * @category tracing
+ */
+export const withCallSpan =
+  (system: string, model: ModelId.ModelId, url: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.withSpan(effect, "ironlabsai.provider.call", {
+      kind: "client",
+      attributes: {
+        "gen_ai.system": system,
+        "gen_ai.request.model": model.name,
+        "ironlabsai.model": model.id,
+        "url.full": url
+      }
+    })
 
 /**
  * Providers by the prefix of a model id (`openai`, `anthropic`, ...).

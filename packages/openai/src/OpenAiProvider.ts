@@ -61,7 +61,9 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => {
+  Effect.map(HttpClient.HttpClient, (httpClient) => {
+    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
+    const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
     const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
     return {
@@ -78,7 +80,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           errorOf,
           maxBytes: options.maxResponseBytes,
           apiKey: apiKey.right
-        })
+        }).pipe(Provider.withCallSpan("openai", model, url))
       }
     }
   })

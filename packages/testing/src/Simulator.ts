@@ -111,6 +111,8 @@ export interface Reply {
   readonly hang?: boolean | undefined
   /** Destroy the connection before any byte of the response, or after the headers and half of the body. */
   readonly reset?: "before-headers" | "mid-body" | undefined
+  /** Send a non-streamed body gzip-compressed, with `content-encoding: gzip`. */
+  readonly gzip?: boolean | undefined
   /** Send the body slowly, in pieces of a twentieth of this rate (at least a byte) at even intervals. */
   readonly dripBytesPerSecond?: number | undefined
   /** Streams only: the content deltas, in place of one per word of `content`. */

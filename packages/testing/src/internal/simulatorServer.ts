@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net"
 import { Duration } from "effect"
 import type * as Simulator from "../Simulator.js"
 import * as Wire from "./simulatorWire.js"
+import * as Zlib from "node:zlib"
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -240,6 +241,12 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
       }
       const { record } = pending
       const rendered = Wire.render({ id: record.id, wire, model: record.model, body: record.body }, reply)
+      if (reply.gzip === true && !rendered.stream) {
+        const compressed = Zlib.gzipSync(rendered.preamble.join(""))
+        const headers = { ...rendered.headers, "content-encoding": "gzip", "content-length": String(compressed.length) }
+        pending.response.writeHead(rendered.status, headers).end(compressed)
+        return
+      }
       pending.response.writeHead(rendered.status, rendered.headers)
       sendBody(pending, reply, rendered)
     })
