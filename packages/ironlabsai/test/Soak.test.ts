@@ -101,7 +101,8 @@ describe("Soak", () => {
     assert.isAbove(outcomes.answered, REQUESTS * 0.9)
     // Every fault kind happened, so the soak exercised what it claims to.
     const outcomesSeen = new Set(sim.requests.map((r) => r.outcome))
-    for (const kind of ["answered", "client-closed", "reset"]) assert.isTrue(outcomesSeen.has(kind as Simulator.Outcome), kind)
+    for (const kind of ["answered", "client-closed", "reset"])
+      assert.isTrue(outcomesSeen.has(kind as Simulator.Outcome), kind)
 
     assert.isTrue(await waitUntil(() => sim.openRequests() === 0, 2000), `${sim.openRequests()} requests left open`)
     sim.reset()
