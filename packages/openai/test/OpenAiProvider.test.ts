@@ -39,8 +39,12 @@ const setup = (options: OpenAiProvider.Options = {}) =>
     return { sim, provider }
   })
 
-/** The error of a call that must fail. */
-const failureOf = <A>(effect: Effect.Effect<A, ProviderError.ProviderError>) => Effect.flip(effect)
+/** The error of a call that must fail; a completion instead is a test failure that names it. */
+const failureOf = (effect: Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>) =>
+  Effect.matchEffect(effect, {
+    onFailure: Effect.succeed,
+    onSuccess: (completion) => Effect.dieMessage(`expected a ProviderError, got completion ${completion.id}`)
+  })
 
 const millisOf = (duration: Duration.Duration | undefined): number | undefined =>
   duration === undefined ? undefined : Duration.toMillis(duration)
@@ -625,7 +629,7 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
       })
     )
 
-    it.effect("[src bug] an error body that echoes the key verbatim must not carry it into the error", () =>
+    it.effect("an error body that echoes the key verbatim does not carry it into the error", () =>
       Effect.gen(function* () {
         const { sim } = yield* setup()
         const provider = yield* canaryProvider(sim.openaiBaseUrl)
