@@ -75,7 +75,9 @@ export const ChatCompletionRequest = Schema.Struct({
   frequency_penalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
   seed: Schema.optional(Schema.Int),
   user: Schema.optional(Schema.String),
-  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** `true` asks for a stream of `chat.completion.chunk`s. */
+  stream: Schema.optional(Schema.Boolean)
 })
 
 /**
@@ -164,3 +166,78 @@ export type ChatCompletion = typeof ChatCompletion.Type
  */
 export const contentText = (content: Content): string =>
   typeof content === "string" ? content : content.map((part) => part.text).join("")
+
+/**
+ * What one chunk of a stream adds to the message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChunkDelta = Schema.Struct({
+  role: Schema.optional(Schema.Literal("assistant")),
+  content: Schema.optional(Schema.NullOr(Schema.String)),
+  refusal: Schema.optional(Schema.NullOr(Schema.String)),
+  tool_calls: Schema.optional(Schema.Array(Schema.Unknown))
+})
+
+/**
+ * One choice of a chunk.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChunkChoice = Schema.Struct({
+  index: Schema.Number,
+  delta: ChunkDelta,
+  finish_reason: Schema.NullOr(FinishReason),
+  logprobs: Schema.optional(Schema.Unknown)
+})
+
+/**
+ * An OpenAI `chat.completion.chunk`: one event of a streamed completion. After
+ * routing, `model` is the full routed id, as in a non-streamed response.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunk = Schema.Struct({
+  id: Schema.String,
+  object: Schema.Literal("chat.completion.chunk"),
+  created: Schema.Number,
+  model: Schema.String,
+  choices: Schema.Array(ChunkChoice),
+  usage: Schema.optional(Schema.NullOr(Usage)),
+  system_fingerprint: Schema.optional(Schema.NullOr(Schema.String))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
+
+/**
+ * Whether a chunk carries content (text or a tool call): the point after which
+ * a stream is committed to its model. A role-only preamble does not count.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const hasContent = (chunk: ChatCompletionChunk): boolean =>
+  chunk.choices.some(
+    (choice) =>
+      (choice.delta.content !== undefined && choice.delta.content !== null && choice.delta.content !== "") ||
+      (choice.delta.tool_calls !== undefined && choice.delta.tool_calls.length > 0)
+  )
+
+/**
+ * The text a chunk adds.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const chunkText = (chunk: ChatCompletionChunk): string => {
+  let text = ""
+  for (const choice of chunk.choices) text += choice.delta.content ?? ""
+  return text
+}

@@ -16,8 +16,10 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
+import type * as ChatCompletion from "./ChatCompletion.js"
 import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
+import * as Sse from "./Sse.js"
 
 /**
  * The default cap on a response body: 16 MiB, counted while reading.
@@ -129,6 +131,102 @@ const decodeSuccess = <A, I>(
       const description = `error in a 2xx body: ${embedded.type ?? "?"}: ${embedded.message ?? ""}`
       return Effect.fail(ProviderError.ProviderError.fromReason({ reason, model: options.model, description }))
     }
+  )
+
+/**
+ * What a wire makes of one server-sent event: chunks to pass on, `Done` for
+ * the event that ends the stream (`[DONE]`, `message_stop`), or the error an
+ * error event names. Made fresh for each stream, so it may keep state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type EventParser = (
+  event: Sse.Event
+) => ReadonlyArray<ChatCompletion.ChatCompletionChunk> | typeof Done | ProviderError.ProviderError
+
+/**
+ * Marks the event that ends a stream.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const Done: unique symbol = Symbol.for("ironlabsai/ProviderReply/Done")
+
+/**
+ * Streams what a call returns: a 2xx body parsed as server-sent events and
+ * mapped to chunks by the wire's `parser`; anything else fails before the
+ * first chunk, classified as in `decode`. The stream ends at the wire's end
+ * event even if the server keeps the connection open (the body is then
+ * closed); a stream that stops before it is a `Transport` error, never a
+ * clean end.
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const stream = <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+  call: Effect.Effect<RawReply<E2>, E1>,
+  options: {
+    readonly model: string
+    readonly errorOf: ErrorOf
+    readonly parser: () => EventParser
+    readonly maxBytes?: number | undefined
+    readonly maxEventBytes?: number | undefined
+    readonly apiKey?: Redacted.Redacted<string> | undefined
+  }
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError> =>
+  Stream.unwrap(
+    call.pipe(
+      Effect.mapError((error) => transport(options.model, error.message)),
+      Effect.flatMap((reply) => {
+        const body = decompress(reply, options.model)
+        const redact = redactor(options.apiKey)
+        if (reply.status < 200 || reply.status >= 300) {
+          return readText(body, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
+            Effect.flatMap((text) =>
+              Effect.flip(
+                failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text: redact(text) })
+              )
+            )
+          )
+        }
+        return Effect.succeed(
+          Stream.suspend(() => {
+            const parse = options.parser()
+            let ended = false
+            const sse = Sse.events(body, {
+              model: options.model,
+              maxBytes: options.maxBytes ?? defaultMaxResponseBytes,
+              maxEventBytes: options.maxEventBytes
+            })
+            return sse.pipe(
+              Stream.mapConcatEffect(
+                (
+                  event
+                ): Effect.Effect<
+                  ReadonlyArray<ChatCompletion.ChatCompletionChunk | typeof Done>,
+                  ProviderError.ProviderError
+                > => {
+                  const parsed = parse({ ...event, data: redact(event.data) })
+                  if (parsed === Done) return Effect.succeed([Done] as const)
+                  return ProviderError.isProviderError(parsed) ? Effect.fail(parsed) : Effect.succeed(parsed)
+                }
+              ),
+              Stream.takeWhile((item) => {
+                ended = item === Done
+                return !ended
+              }),
+              Stream.filter((item): item is ChatCompletion.ChatCompletionChunk => item !== Done),
+              Stream.concat(
+                Stream.suspend(() =>
+                  ended ? Stream.empty : Stream.fail(transport(options.model, "stream ended before its end event"))
+                )
+              )
+            )
+          })
+        )
+      })
+    )
   )
 
 /**

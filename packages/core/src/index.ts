@@ -48,6 +48,13 @@ export * as ProviderError from "./ProviderError.js"
 export * as ProviderReply from "./ProviderReply.js"
 
 /**
+ * Server-sent events from a byte stream, with size caps.
+ *
+ * @since 0.1.0
+ */
+export * as Sse from "./Sse.js"
+
+/**
  * The reliability config in the seed's keys, decoded into a plan.
  *
  * @since 0.1.0

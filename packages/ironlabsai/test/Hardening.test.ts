@@ -287,7 +287,7 @@ describe("Deadlines and cancellation", () => {
 describe("Hostile bodies", () => {
   it("a 64 MiB body is stopped at the 16 MiB cap while reading, with bounded memory", async () => {
     const script = fileURLToPath(new URL("fixtures/huge-body-simulator.ts", import.meta.url))
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script], {
+    const child = spawn(process.execPath, ["--conditions=@ironlabsai/source", "--import", "tsx", script], {
       stdio: ["ignore", "pipe", "inherit"]
     })
     try {

@@ -194,7 +194,7 @@ describe("IronlabsAI: failures", () => {
 describe("IronlabsAI: process lifetime", () => {
   it("a script that never calls close() exits by itself, reading keys and base URLs from env", async () => {
     const script = fileURLToPath(new URL("fixtures/no-close.ts", import.meta.url))
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script], {
+    const child = spawn(process.execPath, ["--conditions=@ironlabsai/source", "--import", "tsx", script], {
       env: {
         ...process.env,
         OPENAI_API_KEY: "sk-openai-test",

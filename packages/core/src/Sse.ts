@@ -1,0 +1,79 @@
+/**
+ * Server-sent events from a byte stream, parsed by `eventsource-parser` (a
+ * small, well-kept, spec-following parser: comments, CRLF, multi-line `data:`,
+ * unknown fields). Bytes are decoded as UTF-8 in streaming mode, so a
+ * character split across network chunks survives; one event and the whole
+ * stream are capped in size.
+ *
+ * @example
+ * import { Stream } from "effect"
+ * import { Sse } from "@ironlabsai/core"
+ *
+ * const bytes = Stream.make(new TextEncoder().encode("data: hello\n\n"))
+ * const events = Sse.events(bytes, { model: "openai/gpt-4o", maxBytes: 1024 })
+ *
+ * @since 0.1.0
+ */
+import { type EventSourceMessage, createParser } from "eventsource-parser"
+import { Effect, Stream } from "effect"
+import * as ProviderError from "./ProviderError.js"
+
+/**
+ * One event: `event` is undefined when the server named none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Event = EventSourceMessage
+
+/**
+ * The default cap on one event: 1 MiB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxEventBytes = 1024 * 1024
+
+/**
+ * Parses a byte stream into events. Past `maxEventBytes` in one event, or
+ * `maxBytes` in the whole stream, it fails with `ResponseTooLarge`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const events = <E>(
+  body: Stream.Stream<Uint8Array, E>,
+  options: {
+    readonly model: string
+    readonly maxBytes: number
+    readonly maxEventBytes?: number | undefined
+  }
+): Stream.Stream<Event, E | ProviderError.ProviderError> =>
+  Stream.suspend(() => {
+    const maxBytes = options.maxBytes
+    const maxEventBytes = options.maxEventBytes ?? defaultMaxEventBytes
+    const tooLarge = (description: string) =>
+      ProviderError.ProviderError.fromReason({ reason: "ResponseTooLarge", model: options.model, description })
+    const decoder = new TextDecoder()
+    let parsed: Array<Event> = []
+    let overflow = false
+    const parser = createParser({
+      onEvent: (event) => parsed.push(event),
+      onError: (error) => {
+        if (error.type === "max-buffer-size-exceeded") overflow = true
+      },
+      maxBufferSize: maxEventBytes
+    })
+    let total = 0
+    return body.pipe(
+      Stream.mapConcatEffect((bytes) => {
+        total += bytes.byteLength
+        if (total > maxBytes) return Effect.fail(tooLarge(`stream over ${maxBytes} bytes`))
+        if (!overflow) parser.feed(decoder.decode(bytes, { stream: true }))
+        if (overflow) return Effect.fail(tooLarge(`one event over ${maxEventBytes} bytes`))
+        const out = parsed
+        parsed = []
+        return Effect.succeed(out)
+      })
+    )
+  })
