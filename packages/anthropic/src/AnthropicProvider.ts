@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
-import { Clock, type Config, Effect, Either, Redacted, Schema } from "effect"
+import { ChatCompletion, type ModelId, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
+import { Clock, type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -149,26 +149,129 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
     const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
+    const post = (key: Redacted.Redacted<string>, body: unknown) =>
+      client.execute(
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(key), "anthropic-version": apiVersion }),
+          HttpClientRequest.acceptJson,
+          HttpClientRequest.bodyUnsafeJson(body)
+        )
+      )
     return {
       complete: ({ model, request }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-        const httpRequest = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(apiKey.right), "anthropic-version": apiVersion }),
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson(toRequestBody(model.name, request))
-        )
-        return ProviderReply.decode(client.execute(httpRequest), {
+        return ProviderReply.decode(post(apiKey.right, toRequestBody(model.name, request)), {
           model: model.id,
           schema: MessageResponse,
           errorOf,
           maxBytes: options.maxResponseBytes,
           apiKey: apiKey.right
+        }).pipe(
+          Provider.withCallSpan("anthropic", model, url),
+          Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now))
+        )
+      },
+      stream: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
+        return ProviderReply.stream(post(apiKey.right, { ...toRequestBody(model.name, request), stream: true }), {
+          model: model.id,
+          errorOf,
+          parser: () => eventParser(model),
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
         })
-          .pipe(Provider.withCallSpan("anthropic", model, url))
-          .pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
       }
     }
   })
+
+/**
+ * The events of Anthropic's stream that carry something; `ping`,
+ * `content_block_start`/`stop` and unknown events carry nothing for a chunk.
+ */
+const StreamEvent = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("message_start"),
+    message: Schema.Struct({
+      id: Schema.String,
+      usage: Schema.Struct({ input_tokens: Schema.Number })
+    })
+  }),
+  Schema.Struct({
+    type: Schema.Literal("content_block_delta"),
+    delta: Schema.Union(
+      Schema.Struct({ type: Schema.Literal("text_delta"), text: Schema.String }),
+      Schema.Struct({ type: Schema.String })
+    )
+  }),
+  Schema.Struct({
+    type: Schema.Literal("message_delta"),
+    delta: Schema.Struct({ stop_reason: Schema.NullOr(Schema.String) }),
+    usage: Schema.Struct({ output_tokens: Schema.Number })
+  }),
+  Schema.Struct({ type: Schema.Literal("message_stop") }),
+  Schema.Struct({
+    type: Schema.Literal("error"),
+    error: Schema.Struct({ type: Schema.String, message: Schema.optional(Schema.String) })
+  })
+)
+const decodeEvent = Schema.decodeUnknownEither(StreamEvent)
+const carrying = new Set(["message_start", "content_block_delta", "message_delta", "message_stop", "error"])
+
+/**
+ * Maps Anthropic's events to OpenAI chunks: `message_start` gives the role,
+ * each text delta a content chunk, `message_delta` the finish reason and the
+ * usage (on the last chunk, as OpenAI sends it), `message_stop` ends the stream,
+ * and an `error` event is classified by its type.
+ */
+const eventParser = (model: ModelId.ModelId): ProviderReply.EventParser => {
+  let id = ""
+  let inputTokens = 0
+  const created = Math.floor(Date.now() / 1000)
+  const chunk = (
+    delta: ChatCompletion.ChatCompletionChunk["choices"][number]["delta"],
+    finish: ChatCompletion.FinishReason | null = null,
+    usage?: ChatCompletion.Usage
+  ): ChatCompletion.ChatCompletionChunk => ({
+    id,
+    object: "chat.completion.chunk",
+    created,
+    model: model.name,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+    ...(usage === undefined ? {} : { usage })
+  })
+  return (event) => {
+    const json = ProviderReply.parseJson(event.data)
+    const type = Option.isSome(json) ? (json.value as { type?: unknown } | null)?.type : undefined
+    if (typeof type !== "string" || !carrying.has(type)) {
+      if (Option.isSome(json) && typeof type === "string") return []
+      const description = `unexpected event: ${JSON.stringify(event.data.slice(0, 80))}`
+      return ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: model.id, description })
+    }
+    const decoded = decodeEvent(Option.getOrUndefined(json))
+    if (Either.isLeft(decoded)) {
+      const description = `unexpected ${type} event: ${JSON.stringify(event.data.slice(0, 80))}`
+      return ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: model.id, description })
+    }
+    const data = decoded.right
+    switch (data.type) {
+      case "message_start":
+        id = data.message.id
+        inputTokens = data.message.usage.input_tokens
+        return [chunk({ role: "assistant", content: "" })]
+      case "content_block_delta":
+        return "text" in data.delta ? [chunk({ content: data.delta.text })] : []
+      case "message_delta": {
+        const output = data.usage.output_tokens
+        const usage = { prompt_tokens: inputTokens, completion_tokens: output, total_tokens: inputTokens + output }
+        return [chunk({}, finishReason(data.delta.stop_reason), usage)]
+      }
+      case "message_stop":
+        return ProviderReply.Done
+      case "error":
+        return ProviderReply.embeddedError(model.id, data.error, "event in the stream")
+    }
+  }
+}
 
 const toChatCompletion = (
   model: string,

@@ -20,11 +20,12 @@
  * @since 0.1.0
  */
 import { Context, type Duration, Effect, Either, Layer } from "effect"
+import type { Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import * as Provider from "./Provider.js"
 import * as Reliability from "./Reliability.js"
 import * as Router from "./Router.js"
-import type { RoutingError } from "./RoutingError.js"
+import type { RoutingError, StreamInterrupted } from "./RoutingError.js"
 
 /**
  * Options of one `create` call.
@@ -43,12 +44,25 @@ export interface CreateOptions {
  */
 export interface Service {
   readonly plan: Reliability.Plan
-  readonly completions: {
-    readonly create: (
-      request: ChatCompletion.ChatCompletionRequest,
-      options?: CreateOptions
-    ) => Effect.Effect<Router.RoutedCompletion, RoutingError>
-  }
+  readonly completions: Completions
+}
+
+/**
+ * `create` answers with a routed completion, or, with `stream: true`, with a
+ * `Stream` of OpenAI `chat.completion.chunk`s, as the OpenAI SDK does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Completions {
+  create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
+    options?: CreateOptions
+  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
+  create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    options?: CreateOptions
+  ): Effect.Effect<Router.RoutedCompletion, RoutingError>
 }
 
 /**
@@ -81,16 +95,26 @@ export const makeWith = (
   options: Options,
   providers: Provider.Registry
 ): Either.Either<Service, Reliability.ReliabilityConfigError> =>
-  Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) => ({
-    plan,
-    completions: {
-      create: (request, createOptions) =>
-        Router.route(plan, providers, request, {
-          deadline: createOptions?.timeout ?? options.timeout,
-          retryAfterCap: options.retryAfterCap
-        })
+  Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) => {
+    const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
+      deadline: createOptions?.timeout ?? options.timeout,
+      retryAfterCap: options.retryAfterCap
+    })
+    function create(
+      request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
+      options?: CreateOptions
+    ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
+    function create(
+      request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+      options?: CreateOptions
+    ): Effect.Effect<Router.RoutedCompletion, RoutingError>
+    function create(request: ChatCompletion.ChatCompletionRequest, createOptions?: CreateOptions) {
+      return request.stream === true
+        ? Router.routeStream(plan, providers, request, routeOptions(createOptions))
+        : Router.route(plan, providers, request, routeOptions(createOptions))
     }
-  }))
+    return { plan, completions: { create } }
+  })
 
 /**
  * Builds the service over the `Providers` in context.

@@ -4,18 +4,20 @@
  * format and nothing about routing: it never retries.
  *
  * @example
- * import { Effect } from "effect"
+ * import { Effect, Stream } from "effect"
  * import { Provider, ProviderError } from "@ironlabsai/core"
  *
+ * const overloaded = (model: string) => ProviderError.ProviderError.fromReason({ reason: "Overloaded", model })
  * const down: Provider.Provider = {
- *   complete: ({ model }) =>
- *     Effect.fail(ProviderError.ProviderError.fromReason({ reason: "Overloaded", model: model.id }))
+ *   complete: ({ model }) => Effect.fail(overloaded(model.id)),
+ *   stream: ({ model }) => Stream.fail(overloaded(model.id))
  * }
  * const registry = Provider.registry({ example: down })
  *
  * @since 0.1.0
  */
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import type { Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as ModelId from "./ModelId.js"
 import type * as ProviderError from "./ProviderError.js"
@@ -41,6 +43,11 @@ export interface CallRequest {
  */
 export interface Provider {
   readonly complete: (call: CallRequest) => Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>
+  /**
+   * The same call, streamed as OpenAI chunks. The stream fails (never ends
+   * cleanly) when the wire's end event does not arrive.
+   */
+  readonly stream: (call: CallRequest) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>
 }
 
 /**

@@ -127,9 +127,7 @@ const decodeSuccess = <A, I>(
       const json = parseJson(text)
       const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
       if (embedded.type === undefined && embedded.message === undefined) return malformed
-      const reason = (embedded.type && ProviderError.reasonFromErrorType(embedded.type)) || "MalformedResponse"
-      const description = `error in a 2xx body: ${embedded.type ?? "?"}: ${embedded.message ?? ""}`
-      return Effect.fail(ProviderError.ProviderError.fromReason({ reason, model: options.model, description }))
+      return Effect.fail(embeddedError(options.model, embedded, "in a 2xx body"))
     }
   )
 
@@ -256,6 +254,25 @@ const decompress = <E extends { readonly message: string }>(
     )
   )
 }
+
+/**
+ * An error object inside a successful reply (a 200 body, or an error event in
+ * a stream), classified like the HTTP error its type names; an unknown type
+ * is a `ServerError`, since the provider did say it failed.
+ *
+ * @since 0.1.0
+ * @category classification
+ */
+export const embeddedError = (
+  model: string,
+  error: { readonly type?: string | undefined; readonly message?: string | undefined },
+  where: string
+): ProviderError.ProviderError =>
+  ProviderError.ProviderError.fromReason({
+    reason: (error.type && ProviderError.reasonFromErrorType(error.type)) || "ServerError",
+    model,
+    description: `error ${where}: ${error.type ?? "?"}: ${error.message ?? ""}`
+  })
 
 /**
  * The key to call with, or, when calls over these connection options cannot

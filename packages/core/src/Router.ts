@@ -16,13 +16,26 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Random, Schedule } from "effect"
+import {
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  Option,
+  Random,
+  Schedule,
+  Scope,
+  Stream
+} from "effect"
 import type * as Attempt from "./Attempt.js"
-import type * as ChatCompletion from "./ChatCompletion.js"
+import * as ChatCompletion from "./ChatCompletion.js"
 import type * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
-import { AllModelsFailed, DeadlineExceeded } from "./RoutingError.js"
+import { AllModelsFailed, DeadlineExceeded, StreamInterrupted } from "./RoutingError.js"
 
 /**
  * The longest provider-requested wait the router will sit out before it fails
@@ -70,28 +83,98 @@ export const route = (
   Effect.suspend(() => {
     // The trace of this request only: appended as attempts end, read by the errors.
     const attempts: Array<Attempt.Attempt> = []
+    return withDeadline(options, attempts, (deadlineAt) =>
+      runPlan(plan, attempts, { ...options, deadlineAt }, (model) => callModel(model, providers, request))
+    ).pipe(Effect.map(({ model, value }) => ({ ...value, model: model.model.id, attempts: [...attempts] })))
+  })
+
+/**
+ * Routes one streamed request over a plan. Retries and failover apply until
+ * the first chunk with content (text or a tool call) reaches the caller; a
+ * role-only preamble does not commit. After that, a failure ends the stream
+ * with `StreamInterrupted`, carrying the text already delivered. The model's
+ * `timeout` bounds the wait for the first chunk and every gap between chunks;
+ * the overall deadline bounds the whole stream. Every chunk's `model` is the
+ * routed id.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const routeStream = (
+  plan: Reliability.Plan,
+  providers: Provider.Registry,
+  request: ChatCompletion.ChatCompletionRequest,
+  options: Options = {}
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, AllModelsFailed | DeadlineExceeded | StreamInterrupted> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const attempts: Array<Attempt.Attempt> = []
+      const startedAt = yield* Clock.currentTimeMillis
+      const committed = yield* withDeadline(options, attempts, (deadlineAt) =>
+        runPlan(plan, attempts, { ...options, deadlineAt }, (model) => openStream(model, providers, request))
+      )
+      const id = committed.model.model.id
+      let delivered = ""
+      const rest = committed.value.pipe(
+        Stream.map((chunk) => {
+          delivered += ChatCompletion.chunkText(chunk)
+          return chunk.model === id ? chunk : { ...chunk, model: id }
+        }),
+        Stream.mapError((error) => new StreamInterrupted({ model: id, delivered, error, attempts: [...attempts] }))
+      )
+      if (options.deadline === undefined) return rest
+      const deadline = Duration.decode(options.deadline)
+      const left = Duration.millis(
+        Math.max(0, startedAt + Duration.toMillis(deadline) - (yield* Clock.currentTimeMillis))
+      )
+      return Stream.interruptWhen(
+        rest,
+        Effect.zipRight(Effect.sleep(left), Effect.fail(new DeadlineExceeded({ deadline, attempts: [...attempts] })))
+      )
+    })
+  )
+
+/** Runs `run` under the request's overall deadline, if it has one; `run` gets the deadline's epoch millis. */
+const withDeadline = <A, E, R>(
+  options: Options,
+  attempts: ReadonlyArray<Attempt.Attempt>,
+  run: (deadlineAt: number | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | DeadlineExceeded, R> => {
+  if (options.deadline === undefined) return run(undefined)
+  const deadline = Duration.decode(options.deadline)
+  return Clock.currentTimeMillis.pipe(
+    Effect.flatMap((now) => run(now + Duration.toMillis(deadline))),
+    Effect.timeoutFail({
+      duration: deadline,
+      onTimeout: () => new DeadlineExceeded({ deadline, attempts: [...attempts] })
+    })
+  )
+}
+
+/**
+ * Picks models until one attempt succeeds: each model retried on its own
+ * schedule, then failover (chain order, or a fresh weighted draw among the
+ * models not yet tried). Finished attempts are appended to `attempts`.
+ */
+const runPlan = <A, R>(
+  plan: Reliability.Plan,
+  attempts: Array<Attempt.Attempt>,
+  options: Options & { readonly deadlineAt: number | undefined },
+  attempt: (model: Reliability.ModelPlan) => Effect.Effect<A, ProviderError.ProviderError, R>
+): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> =>
+  Effect.gen(function* () {
     const cap = Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap)
-    const run = (deadlineAt: number | undefined) =>
-      Effect.gen(function* () {
-        let remaining = plan.models
-        for (;;) {
-          const model = yield* pickNext(plan._tag, remaining)
-          if (model === undefined) return yield* new AllModelsFailed({ attempts: [...attempts] })
-          remaining = remaining.filter((m) => m !== model)
-          const attempt = recordAttempt(callModel(model, providers, request), model.model.id, attempts)
-          const result = yield* Effect.either(Effect.retry(attempt, retrySchedule(model, { cap, deadlineAt })))
-          if (result._tag === "Right") return { ...result.right, model: model.model.id, attempts: [...attempts] }
-        }
-      })
-    if (options.deadline === undefined) return run(undefined)
-    const deadline = Duration.decode(options.deadline)
-    return Clock.currentTimeMillis.pipe(
-      Effect.flatMap((now) => run(now + Duration.toMillis(deadline))),
-      Effect.timeoutFail({
-        duration: deadline,
-        onTimeout: () => new DeadlineExceeded({ deadline, attempts: [...attempts] })
-      })
-    )
+    let remaining = plan.models
+    for (;;) {
+      const model = yield* pickNext(plan._tag, remaining)
+      if (model === undefined) return yield* new AllModelsFailed({ attempts: [...attempts] })
+      remaining = remaining.filter((m) => m !== model)
+      const once = recordAttempt(attempt(model), model.model.id, attempts)
+      const result = yield* Effect.either(
+        Effect.retry(once, retrySchedule(model, { cap, deadlineAt: options.deadlineAt }))
+      )
+      if (result._tag === "Right") return { model, value: result.right }
+    }
   })
 
 /**
@@ -158,16 +241,16 @@ const pickNext = (
 ): Effect.Effect<Reliability.ModelPlan | undefined> =>
   mode === "Ordered" ? Effect.succeed(remaining[0]) : Effect.map(Random.next, (r) => pickWeighted(remaining, r))
 
-/** One attempt: the model's extra messages appended, under the model's own timeout. */
-const callModel = (
+/** The provider of a model and the call to make: the model's extra messages appended. */
+const prepare = (
   model: Reliability.ModelPlan,
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest
-): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> => {
+): Either.Either<readonly [Provider.Provider, Provider.CallRequest], ProviderError.ProviderError> => {
   const provider = providers.get(model.model.provider)
   if (provider === undefined) {
     const description = `no provider registered for "${model.model.provider}"`
-    return Effect.fail(
+    return Either.left(
       ProviderError.ProviderError.fromReason({ reason: "NotFound", model: model.model.id, description })
     )
   }
@@ -175,25 +258,76 @@ const callModel = (
     model: model.model,
     request: model.messages.length === 0 ? request : { ...request, messages: [...request.messages, ...model.messages] }
   }
-  return provider.complete(call).pipe(
-    Effect.timeoutFail({
-      duration: model.timeout,
-      onTimeout: () =>
-        ProviderError.ProviderError.fromReason({
-          reason: "Timeout",
-          model: model.model.id,
-          description: `no answer within ${Duration.format(model.timeout)}`
-        })
-    })
-  )
+  return Either.right([provider, call] as const)
 }
 
+const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
+  ProviderError.ProviderError.fromReason({
+    reason: "Timeout",
+    model: model.model.id,
+    description: `${what} within ${Duration.format(model.timeout)}`
+  })
+
+/** One attempt, under the model's own timeout, which interrupts (and so aborts) the call. */
+const callModel = (
+  model: Reliability.ModelPlan,
+  providers: Provider.Registry,
+  request: ChatCompletion.ChatCompletionRequest
+): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
+  Effect.flatMap(prepare(model, providers, request), ([provider, call]) =>
+    provider
+      .complete(call)
+      .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
+  )
+
+/**
+ * One streamed attempt, up to its commit: reads the preamble until a chunk
+ * with content, then hands back the whole stream from the start. The attempt's
+ * resources live in their own scope, closed at once if it fails, so a failed
+ * attempt's connection does not stay open for the life of the stream.
+ */
+const openStream = (
+  model: Reliability.ModelPlan,
+  providers: Provider.Registry,
+  request: ChatCompletion.ChatCompletionRequest
+): Effect.Effect<
+  Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
+  ProviderError.ProviderError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const [provider, call] = yield* prepare(model, providers, request)
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const commit = Effect.gen(function* () {
+      const pull = yield* Stream.toPull(
+        provider.stream(call).pipe(Stream.timeoutFail(timedOut(model, "no chunk"), model.timeout))
+      )
+      const preamble: Array<ChatCompletion.ChatCompletionChunk> = []
+      for (;;) {
+        const next = yield* Effect.either(pull)
+        if (Either.isLeft(next)) {
+          // The stream ended before any content: an empty answer, complete as it is.
+          if (Option.isNone(next.left)) return Stream.fromIterable(preamble)
+          return yield* Effect.fail(next.left.value)
+        }
+        preamble.push(...next.right)
+        if (Chunk.some(next.right, ChatCompletion.hasContent)) {
+          return Stream.concat(Stream.fromIterable(preamble), Stream.repeatEffectChunkOption(pull))
+        }
+      }
+    })
+    return yield* commit.pipe(
+      Scope.extend(scope),
+      Effect.onError(() => Scope.close(scope, Exit.void))
+    )
+  })
+
 /** Appends each finished attempt (not an interrupted one) to the trace. */
-const recordAttempt = <A>(
-  effect: Effect.Effect<A, ProviderError.ProviderError>,
+const recordAttempt = <A, R>(
+  effect: Effect.Effect<A, ProviderError.ProviderError, R>,
   model: string,
   attempts: Array<Attempt.Attempt>
-): Effect.Effect<A, ProviderError.ProviderError> =>
+): Effect.Effect<A, ProviderError.ProviderError, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (start) => {
     const record = (error?: ProviderError.ProviderError) =>
       Effect.map(Clock.currentTimeMillis, (end) => {

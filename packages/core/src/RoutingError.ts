@@ -13,6 +13,7 @@
  */
 import { Duration, Schema } from "effect"
 import * as Attempt from "./Attempt.js"
+import { ProviderError } from "./ProviderError.js"
 
 /**
  * Every model failed. `attempts` holds each attempt with its error, in order.
@@ -47,6 +48,28 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>("Dead
   override get message(): string {
     const made = this.attempts.length === 0 ? "no attempt finished" : summarize(this.attempts)
     return `Deadline of ${Duration.format(this.deadline)} exceeded: ${made}`
+  }
+}
+
+/**
+ * A stream failed after its first content reached the caller: it is not
+ * retried (the caller already has part of an answer). `delivered` is the text
+ * delivered so far; `error` is why the model's stream broke.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>("StreamInterrupted")("StreamInterrupted", {
+  model: Schema.String,
+  delivered: Schema.String,
+  error: ProviderError,
+  attempts: Schema.Array(Attempt.Attempt)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `The stream from ${this.model} broke after ${this.delivered.length} characters: ${this.error.reason}`
   }
 }
 

@@ -119,7 +119,7 @@ describe("ProviderReply", () => {
       assert.strictEqual(limited.reason, "RateLimited")
       assert.include(limited.description, "slow down")
       const unknown = yield* failure(decode(reply(200, [bytes('{"error":{"type":"mystery","message":"?"}}')])))
-      assert.strictEqual(unknown.reason, "MalformedResponse")
+      assert.strictEqual(unknown.reason, "ServerError")
     })
   )
 

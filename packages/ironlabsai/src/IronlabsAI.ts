@@ -18,14 +18,8 @@
  * @since 0.1.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import {
-  type ChatCompletion,
-  type IronlabsClient as Core,
-  Reliability,
-  type Router,
-  type RoutingError
-} from "@ironlabsai/core"
-import { Cause, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option } from "effect"
+import { type ChatCompletion, type IronlabsClient as Core, Reliability, type Router } from "@ironlabsai/core"
+import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
 
@@ -68,12 +62,7 @@ export class IronlabsAI {
   /**
    * @since 0.1.0
    */
-  readonly completions: {
-    readonly create: (
-      request: ChatCompletion.ChatCompletionRequest,
-      options?: RequestOptions
-    ) => Promise<Router.RoutedCompletion>
-  }
+  readonly completions: Completions
 
   readonly #runtime: ManagedRuntime.ManagedRuntime<Core.IronlabsClient, unknown>
 
@@ -97,15 +86,37 @@ export class IronlabsAI {
         Layer.provide(NodeHttpClient.layerUndici)
       )
     )
-    this.completions = {
-      create: (request, requestOptions) => {
-        const deadline = seconds(requestOptions?.timeout, "options.timeout")
-        const effect = Effect.flatMap(IronlabsClient, (client) =>
-          client.completions.create(request, deadline === undefined ? undefined : { timeout: deadline })
+    const run = <A>(effect: Effect.Effect<A, unknown, Core.IronlabsClient>, signal: AbortSignal | undefined) =>
+      this.#run(effect, signal)
+    function create(
+      request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
+      options?: RequestOptions
+    ): Promise<AsyncIterable<ChatCompletion.ChatCompletionChunk>>
+    function create(
+      request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+      options?: RequestOptions
+    ): Promise<Router.RoutedCompletion>
+    function create(request: ChatCompletion.ChatCompletionRequest, requestOptions?: RequestOptions) {
+      const deadline = seconds(requestOptions?.timeout, "options.timeout")
+      const createOptions = deadline === undefined ? undefined : { timeout: deadline }
+      const signal = requestOptions?.signal
+      if (request.stream !== true) {
+        return run(
+          Effect.flatMap(IronlabsClient, (client) =>
+            client.completions.create({ ...request, stream: false }, createOptions)
+          ),
+          signal
         )
-        return this.#run(effect, requestOptions?.signal)
       }
+      return streamed(
+        Stream.unwrap(
+          Effect.map(IronlabsClient, (client) => client.completions.create({ ...request, stream: true }, createOptions))
+        ),
+        run,
+        signal
+      )
     }
+    this.completions = { create }
   }
 
   /**
@@ -118,10 +129,7 @@ export class IronlabsAI {
     return this.#runtime.dispose()
   }
 
-  async #run<A>(
-    effect: Effect.Effect<A, RoutingError.RoutingError, Core.IronlabsClient>,
-    signal: AbortSignal | undefined
-  ): Promise<A> {
+  async #run<A>(effect: Effect.Effect<A, unknown, Core.IronlabsClient>, signal: AbortSignal | undefined): Promise<A> {
     if (signal?.aborted) throw abortError()
     const exit = await this.#runtime.runPromiseExit(effect, signal === undefined ? undefined : { signal })
     if (Exit.isSuccess(exit)) return exit.value
@@ -129,6 +137,96 @@ export class IronlabsAI {
     if (Option.isSome(failure)) throw failure.value
     if (Cause.isInterruptedOnly(exit.cause)) throw abortError()
     throw Cause.squash(exit.cause)
+  }
+}
+
+/**
+ * `create` resolves to a completion, or, with `stream: true`, to an async
+ * iterable of OpenAI chunks, as the OpenAI SDK does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Completions {
+  create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
+    options?: RequestOptions
+  ): Promise<AsyncIterable<ChatCompletion.ChatCompletionChunk>>
+  create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    options?: RequestOptions
+  ): Promise<Router.RoutedCompletion>
+}
+
+type Runner = <A>(effect: Effect.Effect<A, unknown, Core.IronlabsClient>, signal: AbortSignal | undefined) => Promise<A>
+
+/**
+ * A routed stream as an async iterable. The promise settles at the commit: it
+ * resolves once the first content is in (so every failover failure rejects it
+ * with `AllModelsFailed`), and later failures are thrown by the iterator. A
+ * consumer that stops early (`break`) or aborts closes the stream, and with it
+ * the HTTP request.
+ */
+const streamed = async (
+  stream: Stream.Stream<ChatCompletion.ChatCompletionChunk, unknown, Core.IronlabsClient>,
+  run: Runner,
+  signal: AbortSignal | undefined
+): Promise<AsyncIterable<ChatCompletion.ChatCompletionChunk>> => {
+  const scope = Effect.runSync(Scope.make())
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    signal?.removeEventListener("abort", onAbort)
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+  const onAbort = () => void close()
+  signal?.addEventListener("abort", onAbort, { once: true })
+  const pullOnce = async (
+    pull: Effect.Effect<Chunk.Chunk<ChatCompletion.ChatCompletionChunk>, Option.Option<unknown>, Core.IronlabsClient>
+  ) => {
+    try {
+      return await run(pull, signal)
+    } catch (error) {
+      await close()
+      // `toPull` fails with None at the end of the stream.
+      if (Option.isOption(error)) {
+        if (Option.isNone(error)) return undefined
+        throw error.value
+      }
+      throw error
+    }
+  }
+  let pull: Effect.Effect<Chunk.Chunk<ChatCompletion.ChatCompletionChunk>, Option.Option<unknown>, Core.IronlabsClient>
+  try {
+    pull = await run(Scope.extend(Stream.toPull(stream), scope), signal)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  const buffer: Array<ChatCompletion.ChatCompletionChunk> = [...((await pullOnce(pull)) ?? [])]
+  let done = buffer.length === 0
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async (): Promise<IteratorResult<ChatCompletion.ChatCompletionChunk>> => {
+        while (buffer.length === 0 && !done) {
+          if (closed) throw abortError()
+          const chunks = await pullOnce(pull)
+          if (chunks === undefined) done = true
+          else buffer.push(...chunks)
+        }
+        const value = buffer.shift()
+        if (value !== undefined) return { value, done: false }
+        await close()
+        return { value: undefined, done: true }
+      },
+      return: async (): Promise<IteratorResult<ChatCompletion.ChatCompletionChunk>> => {
+        done = true
+        buffer.length = 0
+        await close()
+        return { value: undefined, done: true }
+      }
+    })
   }
 }
 

@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, Provider, ProviderReply } from "@ironlabsai/core"
-import { type Config, Effect, Either, Redacted } from "effect"
+import { ChatCompletion, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
+import { type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -66,21 +66,64 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
     const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
+    const post = (key: Redacted.Redacted<string>, body: unknown) =>
+      client.execute(
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.bearerToken(Redacted.value(key)),
+          HttpClientRequest.acceptJson,
+          HttpClientRequest.bodyUnsafeJson(body)
+        )
+      )
     return {
       complete: ({ model, request }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-        const httpRequest = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.bearerToken(Redacted.value(apiKey.right)),
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson({ ...request, model: model.name })
-        )
-        return ProviderReply.decode(client.execute(httpRequest), {
+        const { stream: _, ...body } = request
+        return ProviderReply.decode(post(apiKey.right, { ...body, model: model.name }), {
           model: model.id,
           schema: ChatCompletion.ChatCompletion,
           errorOf,
           maxBytes: options.maxResponseBytes,
           apiKey: apiKey.right
         }).pipe(Provider.withCallSpan("openai", model, url))
+      },
+      stream: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
+        const body = { ...request, model: model.name, stream: true, stream_options: { include_usage: true } }
+        return ProviderReply.stream(post(apiKey.right, body), {
+          model: model.id,
+          errorOf,
+          parser: () => parseEvent(model.id),
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
+        })
       }
     }
   })
+
+const decodeChunk = Schema.decodeUnknownEither(ChatCompletion.ChatCompletionChunk)
+
+/**
+ * OpenAI's stream: `data: <chunk>` events, an `{"error": ...}` event when it
+ * fails mid-stream, and `data: [DONE]` at the end.
+ */
+const parseEvent =
+  (model: string): ProviderReply.EventParser =>
+  (event) => {
+    if (event.data === "[DONE]") return ProviderReply.Done
+    const json = ProviderReply.parseJson(event.data)
+    if (Option.isNone(json)) {
+      const description = `event is not JSON: ${JSON.stringify(event.data.slice(0, 80))}`
+      return ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
+    }
+    const chunk = decodeChunk(json.value)
+    if (Either.isRight(chunk)) return [chunk.right]
+    const error = errorOf(json.value)
+    if (error.type !== undefined || error.message !== undefined) {
+      return ProviderReply.embeddedError(model, error, "event in the stream")
+    }
+    return ProviderError.ProviderError.fromReason({
+      reason: "MalformedResponse",
+      model,
+      description: `unexpected event: ${JSON.stringify(event.data.slice(0, 80))}`
+    })
+  }

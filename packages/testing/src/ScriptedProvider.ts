@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { type ChatCompletion, Provider, ProviderError } from "@ironlabsai/core"
-import { Clock, Duration, Effect, Exit, Layer } from "effect"
+import { Clock, Duration, Effect, Exit, Layer, Stream } from "effect"
 
 /**
  * What one call does.
@@ -28,7 +28,14 @@ import { Clock, Duration, Effect, Exit, Layer } from "effect"
  * @category models
  */
 export type Outcome =
-  | { readonly _tag: "Succeed"; readonly content: string; readonly finishReason: ChatCompletion.FinishReason }
+  | {
+      readonly _tag: "Succeed"
+      readonly content: string
+      readonly finishReason: ChatCompletion.FinishReason
+      /** Streams only: the content deltas (default: one per word) and the wait before each. */
+      readonly chunks?: ReadonlyArray<string> | undefined
+      readonly interval?: Duration.DurationInput | undefined
+    }
   | {
       readonly _tag: "Fail"
       readonly reason: ProviderError.Reason
@@ -37,6 +44,8 @@ export type Outcome =
     }
   | { readonly _tag: "Delay"; readonly duration: Duration.DurationInput; readonly then: Outcome }
   | { readonly _tag: "Hang" }
+  | { readonly _tag: "Break"; readonly afterChunks: number; readonly reason: ProviderError.Reason }
+  | { readonly _tag: "Stall"; readonly afterChunks: number }
 
 /**
  * Answer with `content` (default: `Scripted answer from <model>.`).
@@ -46,8 +55,42 @@ export type Outcome =
  */
 export const succeed = (
   content?: string,
-  options?: { readonly finishReason?: ChatCompletion.FinishReason | undefined }
-): Outcome => ({ _tag: "Succeed", content: content ?? "", finishReason: options?.finishReason ?? "stop" })
+  options?: {
+    readonly finishReason?: ChatCompletion.FinishReason | undefined
+    /** Streams only: the content deltas, in place of one per word. */
+    readonly chunks?: ReadonlyArray<string> | undefined
+    /** Streams only: the wait before each content delta. */
+    readonly interval?: Duration.DurationInput | undefined
+  }
+): Outcome => ({
+  _tag: "Succeed",
+  content: content ?? options?.chunks?.join("") ?? "",
+  finishReason: options?.finishReason ?? "stop",
+  chunks: options?.chunks,
+  interval: options?.interval
+})
+
+/**
+ * Streams only: send the role preamble and `afterChunks` content deltas, then
+ * fail with `reason` (a plain call fails with it at once).
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const breakAfter = (afterChunks: number, reason: ProviderError.Reason = "Transport"): Outcome => ({
+  _tag: "Break",
+  afterChunks,
+  reason
+})
+
+/**
+ * Streams only: send the role preamble and `afterChunks` content deltas, then
+ * nothing more, ever (a plain call hangs).
+ *
+ * @since 0.1.0
+ * @category outcomes
+ */
+export const stallAfter = (afterChunks: number): Outcome => ({ _tag: "Stall", afterChunks })
 
 /**
  * Fail with a `ProviderError` of this reason.
@@ -128,20 +171,31 @@ export const make = (
 ): ScriptedProviders => {
   const queues = new Map(Object.entries(script).map(([model, outcomes]) => [model, [...outcomes]]))
   const calls: Array<Call> = []
+  /** Records the call and takes the next outcome of its model. */
+  const begin = (model: string, request: ChatCompletion.ChatCompletionRequest) =>
+    Effect.map(Clock.currentTimeMillis, (startedAt) => {
+      const call: Call = { model, request, startedAt, status: "pending" }
+      calls.push(call)
+      const settle = <A, E>(exit: Exit.Exit<A, E>) =>
+        Effect.sync(() => {
+          call.status = Exit.isSuccess(exit) ? "success" : Exit.isInterrupted(exit) ? "interrupted" : "failure"
+        })
+      return { outcome: queues.get(model)?.shift() ?? succeed(), settle }
+    })
   const provider: Provider.Provider = {
     complete: ({ model, request }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
-        const call: Call = { model: model.id, request, startedAt, status: "pending" }
-        calls.push(call)
-        const outcome = queues.get(model.id)?.shift() ?? succeed()
-        return run(outcome, model.id).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              call.status = Exit.isSuccess(exit) ? "success" : Exit.isInterrupted(exit) ? "interrupted" : "failure"
-            })
+      Effect.flatMap(begin(model.id, request), ({ outcome, settle }) =>
+        run(outcome, model.id).pipe(Effect.onExit(settle))
+      ),
+    stream: ({ model, request }) =>
+      Stream.unwrap(
+        Effect.map(begin(model.id, request), ({ outcome, settle }) =>
+          runStream(outcome, model.id).pipe(
+            Stream.onEnd(settle(Exit.void)),
+            Stream.onError((cause) => settle(Exit.failCause(cause)))
           )
         )
-      })
+      )
   }
   const prefixes = new Set([
     ...(options?.providers ?? ["openai", "anthropic"]),
@@ -177,7 +231,60 @@ const run = (
     case "Delay":
       return Effect.zipRight(Effect.sleep(outcome.duration), run(outcome.then, model))
     case "Hang":
+    case "Stall":
       return Effect.never
+    case "Break":
+      return run({ _tag: "Fail", reason: outcome.reason }, model)
+  }
+}
+
+/** The chunks of a streamed outcome, OpenAI-shaped, as a provider would send them. */
+const runStream = (
+  outcome: Outcome,
+  model: string
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError> => {
+  const chunk = (
+    delta: ChatCompletion.ChatCompletionChunk["choices"][number]["delta"],
+    finish: ChatCompletion.FinishReason | null = null
+  ): ChatCompletion.ChatCompletionChunk => ({
+    id: "chatcmpl-scripted",
+    object: "chat.completion.chunk",
+    created: 0,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }]
+  })
+  const preamble = Stream.make(chunk({ role: "assistant", content: "" }))
+  const words = (text: string) => text.split(/(?<= )/)
+  const deltas = (pieces: ReadonlyArray<string>, interval?: Duration.DurationInput) =>
+    Stream.fromIterable(pieces).pipe(
+      Stream.mapEffect((piece) =>
+        Effect.as(interval === undefined ? Effect.void : Effect.sleep(interval), chunk({ content: piece }))
+      )
+    )
+  const scripted = (count: number) => words(`Scripted answer from ${model}, piece by piece.`).slice(0, count)
+  switch (outcome._tag) {
+    case "Succeed": {
+      const content = outcome.content === "" ? `Scripted answer from ${model}.` : outcome.content
+      return Stream.concat(
+        Stream.concat(preamble, deltas(outcome.chunks ?? words(content), outcome.interval)),
+        Stream.make(chunk({}, outcome.finishReason))
+      )
+    }
+    case "Fail":
+    case "Hang":
+      return Stream.fromEffect(run(outcome, model)).pipe(Stream.drain)
+    case "Delay":
+      return Stream.concat(
+        Stream.fromEffect(Effect.sleep(outcome.duration)).pipe(Stream.drain),
+        runStream(outcome.then, model)
+      )
+    case "Break":
+      return Stream.concat(
+        Stream.concat(preamble, deltas(scripted(outcome.afterChunks))),
+        Stream.fromEffect(run({ _tag: "Fail", reason: outcome.reason }, model)).pipe(Stream.drain)
+      )
+    case "Stall":
+      return Stream.concat(Stream.concat(preamble, deltas(scripted(outcome.afterChunks))), Stream.never)
   }
 }
 
