@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { type ChatCompletion, Provider, ProviderError } from "@ironlabsai/core"
-import { Clock, Duration, Effect, Exit, Layer, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, FiberId, Layer, Stream } from "effect"
 
 /**
  * What one call does.
@@ -176,8 +176,10 @@ export const make = (
     Effect.map(Clock.currentTimeMillis, (startedAt) => {
       const call: Call = { model, request, startedAt, status: "pending" }
       calls.push(call)
+      // The first way a call ends is how it ended.
       const settle = <A, E>(exit: Exit.Exit<A, E>) =>
         Effect.sync(() => {
+          if (call.status !== "pending") return
           call.status = Exit.isSuccess(exit) ? "success" : Exit.isInterrupted(exit) ? "interrupted" : "failure"
         })
       return { outcome: queues.get(model)?.shift() ?? succeed(), settle }
@@ -190,9 +192,11 @@ export const make = (
     stream: ({ model, request }) =>
       Stream.unwrap(
         Effect.map(begin(model.id, request), ({ outcome, settle }) =>
+          // A stream closed by its consumer (a timeout, `take`, interruption) never ends by itself.
           runStream(outcome, model.id).pipe(
             Stream.onEnd(settle(Exit.void)),
-            Stream.onError((cause) => settle(Exit.failCause(cause)))
+            Stream.onError((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : settle(Exit.failCause(cause)))),
+            Stream.ensuring(settle(Exit.interrupt(FiberId.none)))
           )
         )
       )
