@@ -3,7 +3,7 @@
  * sends, and the `ChatCompletion` every provider's reply is mapped to.
  *
  * @example
- * import { Schema } from "effect"
+ * import { Either, ParseResult, Schema } from "effect"
  * import { ChatCompletion } from "@ironlabsai/core"
  *
  * const request = Schema.decodeUnknownSync(ChatCompletion.ChatCompletionRequest)({
@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 
 /**
  * A text part of a message's content, as in OpenAI's content-part arrays.
@@ -85,6 +85,47 @@ export const ChatCompletionRequest = Schema.Struct({
  * @category models
  */
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
+
+/**
+ * A request that is not a valid chat-completion request; `issues` name each
+ * problem with its path (`messages[0].role`). Raised before any model is
+ * called, so a bad request never spends an attempt.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidChatRequest extends Schema.TaggedError<InvalidChatRequest>("InvalidChatRequest")(
+  "InvalidChatRequest",
+  { issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String })) }
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `Invalid request:\n${this.issues.map((i) => `  - ${i.path || "(request)"}: ${i.message}`).join("\n")}`
+  }
+}
+
+/**
+ * Checks a request from untyped code (the Promise facade's callers).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> =>
+  Either.mapLeft(
+    Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "ignore" }),
+    (error) =>
+      new InvalidChatRequest({
+        issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+          path: issue.path
+            .map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`))
+            .join("")
+            .replace(/^\./, ""),
+          message: issue.message
+        }))
+      })
+  )
 
 /**
  * Why generation stopped, in OpenAI's words.

@@ -28,6 +28,16 @@ import * as Router from "./Router.js"
 import type { RoutingError, StreamInterrupted } from "./RoutingError.js"
 
 /**
+ * A duration written with its unit: `"30 seconds"`, `Duration.seconds(30)`.
+ * Bare numbers are refused, because Effect would read them as milliseconds
+ * beside a reliability config that speaks seconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DurationWithUnit = Exclude<Duration.DurationInput, number | bigint>
+
+/**
  * Options of one `create` call.
  *
  * @since 0.1.0
@@ -35,7 +45,7 @@ import type { RoutingError, StreamInterrupted } from "./RoutingError.js"
  */
 export interface CreateOptions {
   /** The overall deadline of this request, all attempts and backoff included. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
 }
 
 /**
@@ -79,9 +89,9 @@ export interface Options {
   /** The seed's config: weights and per-model maps, or `failover_chain`. */
   readonly reliability: Reliability.Input
   /** A default overall deadline for each request. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: DurationWithUnit | undefined
   /** A retry wait longer than this fails over at once. Default 60 s. */
-  readonly retryAfterCap?: Duration.DurationInput | undefined
+  readonly retryAfterCap?: DurationWithUnit | undefined
 }
 
 /**

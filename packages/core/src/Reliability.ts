@@ -81,7 +81,7 @@ export const ReliabilityConfig = Schema.Struct({
   failover_chain: optional(
     Schema.Array(ChainEntry).pipe(Schema.minItems(1, { message: () => "the chain needs at least one model" }))
   )
-})
+}).annotations({ message: () => "the config is an object: { weights, ... } or { failover_chain }" })
 
 /**
  * The config as a user writes it (the seed's JSON shape).

@@ -18,7 +18,7 @@
  * @since 0.1.0
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { type ChatCompletion, type IronlabsClient as Core, Reliability, type Router } from "@ironlabsai/core"
+import { ChatCompletion, type IronlabsClient as Core, Reliability, type Router } from "@ironlabsai/core"
 import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
@@ -96,21 +96,32 @@ export class IronlabsAI {
       request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
       options?: RequestOptions
     ): Promise<Router.RoutedCompletion>
-    function create(request: ChatCompletion.ChatCompletionRequest, requestOptions?: RequestOptions) {
-      const deadline = seconds(requestOptions?.timeout, "options.timeout")
+    function create(input: ChatCompletion.ChatCompletionRequest, requestOptions?: RequestOptions) {
+      // Callers may be untyped JavaScript: check the request and options before any model is called,
+      // and report problems as a rejected promise, never a synchronous throw.
+      const request = ChatCompletion.decodeRequest(input)
+      if (Either.isLeft(request)) return Promise.reject(request.left)
+      let deadline: Duration.Duration | undefined
+      try {
+        deadline = seconds(requestOptions?.timeout, "options.timeout")
+      } catch (error) {
+        return Promise.reject(error)
+      }
       const createOptions = deadline === undefined ? undefined : { timeout: deadline }
       const signal = requestOptions?.signal
-      if (request.stream !== true) {
+      if (request.right.stream !== true) {
         return run(
           Effect.flatMap(IronlabsClient, (client) =>
-            client.completions.create({ ...request, stream: false }, createOptions)
+            client.completions.create({ ...request.right, stream: false }, createOptions)
           ),
           signal
         )
       }
       return streamed(
         Stream.unwrap(
-          Effect.map(IronlabsClient, (client) => client.completions.create({ ...request, stream: true }, createOptions))
+          Effect.map(IronlabsClient, (client) =>
+            client.completions.create({ ...request.right, stream: true }, createOptions)
+          )
         ),
         run,
         signal

@@ -225,3 +225,31 @@ describe("IronlabsAI: process lifetime", () => {
     assert.include(output, "Simulated answer from gpt-4o. Model used: openai/gpt-4o")
   })
 })
+
+describe("IronlabsAI: requests from untyped code", () => {
+  const untyped = (client: IronlabsAI, request: unknown, options?: unknown) =>
+    (client.completions.create as (r: unknown, o?: unknown) => Promise<unknown>)(request, options)
+
+  it("an invalid request rejects with InvalidChatRequest naming each path, and no model is called", async () => {
+    const client = connect({ failover_chain: [{ model: GPT }] })
+    const error = await rejection(untyped(client, { messages: [{ role: "robot", content: 1 }], temperature: 9 }))
+    assert.strictEqual(error._tag, "InvalidChatRequest")
+    const paths = (error.issues as ReadonlyArray<{ path: string }>).map((i) => i.path)
+    assert.includeMembers(paths, ["messages[0].role", "messages[0].content", "temperature"])
+    assert.strictEqual(sim.requests.length, 0)
+  })
+
+  it("empty messages are rejected", async () => {
+    const error = await rejection(untyped(connect({ failover_chain: [{ model: GPT }] }), { messages: [] }))
+    assert.strictEqual(error._tag, "InvalidChatRequest")
+  })
+
+  it("a bad per-request timeout rejects the promise instead of throwing", async () => {
+    const client = connect({ failover_chain: [{ model: GPT }] })
+    const pending = untyped(client, { messages: [{ role: "user", content: "Hi" }] }, { timeout: "soon" })
+    assert.instanceOf(pending, Promise)
+    const error = await rejection(pending)
+    assert.instanceOf(error, TypeError)
+    assert.strictEqual(sim.requests.length, 0)
+  })
+})
