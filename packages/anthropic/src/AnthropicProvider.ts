@@ -240,6 +240,8 @@ const eventParser = (model: ModelId.ModelId): ProviderReply.EventParser => {
     ...(usage === undefined ? {} : { usage })
   })
   return (event) => {
+    // Unknown events are skipped by name, as Anthropic asks clients to do.
+    if (event.event !== undefined && !carrying.has(event.event)) return []
     const json = ProviderReply.parseJson(event.data)
     const type = Option.isSome(json) ? (json.value as { type?: unknown } | null)?.type : undefined
     if (typeof type !== "string" || !carrying.has(type)) {

@@ -27,7 +27,7 @@ import * as ProviderError from "./ProviderError.js"
 export type Event = EventSourceMessage
 
 /**
- * The default cap on one event: 1 MiB.
+ * The default cap on one event: 1 MiB (counted in UTF-16 units of its text).
  *
  * @since 0.1.0
  * @category constants
@@ -58,7 +58,12 @@ export const events = <E>(
     let parsed: Array<Event> = []
     let overflow = false
     const parser = createParser({
-      onEvent: (event) => parsed.push(event),
+      // The parser caps only what it buffers between feeds; an event that arrives whole in one piece
+      // is checked here (in UTF-16 units, as the parser counts).
+      onEvent: (event) => {
+        if (event.data.length > maxEventBytes) overflow = true
+        else parsed.push(event)
+      },
       onError: (error) => {
         if (error.type === "max-buffer-size-exceeded") overflow = true
       },

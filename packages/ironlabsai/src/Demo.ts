@@ -13,13 +13,14 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+
 import type { Attempt, Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
 import { Duration, Effect, Layer } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
+import * as UndiciHttpClient from "./UndiciHttpClient.js"
 
 /**
  * @since 0.1.0
@@ -226,7 +227,7 @@ const workload = (
       { concurrency }
     )
   }).pipe(
-    Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(NodeHttpClient.layerUndici))),
+    Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),
     Effect.mapError((error) => new Error(error.message))
   )
 

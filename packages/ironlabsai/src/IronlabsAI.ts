@@ -17,11 +17,12 @@
  *
  * @since 0.1.0
  */
-import { NodeHttpClient } from "@effect/platform-node"
+
 import { ChatCompletion, type IronlabsClient as Core, Reliability, type Router } from "@ironlabsai/core"
 import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
+import * as UndiciHttpClient from "./UndiciHttpClient.js"
 
 /**
  * @since 0.1.0
@@ -82,9 +83,7 @@ export class IronlabsAI {
     this.plan = plan.right
     const timeout = seconds(options.timeout, "timeout")
     this.#runtime = ManagedRuntime.make(
-      IronlabsClient.layer({ ...options, ...connections.right, timeout }).pipe(
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
+      IronlabsClient.layer({ ...options, ...connections.right, timeout }).pipe(Layer.provide(UndiciHttpClient.layer))
     )
     const run = <A>(effect: Effect.Effect<A, unknown, Core.IronlabsClient>, signal: AbortSignal | undefined) =>
       this.#run(effect, signal)

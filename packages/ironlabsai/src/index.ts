@@ -15,6 +15,13 @@ export { IronlabsClient } from "./IronlabsClient.js"
 export type { Options as IronlabsClientOptions } from "./IronlabsClient.js"
 
 /**
+ * A lean `HttpClient` over `undici.request`, the facade's default.
+ *
+ * @since 0.1.0
+ */
+export * as UndiciHttpClient from "./UndiciHttpClient.js"
+
+/**
  * The default provider registry: OpenAI and Anthropic, from env and options.
  *
  * @since 0.1.0

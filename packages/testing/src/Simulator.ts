@@ -2,7 +2,9 @@
  * A loopback simulator of the OpenAI chat-completions and Anthropic messages
  * wires: a real HTTP server on 127.0.0.1 that records every request it receives
  * and answers with scripted replies, including faults (status and headers,
- * latency, hangs, connection resets, raw bodies, slow bodies, stalled streams).
+ * latency, hangs, connection resets, raw bodies, slow bodies, and streams that
+ * stall, break, fail with an error event, only ping, never close, or arrive in
+ * awkward pieces).
  *
  * @example
  * import { Effect } from "effect"
@@ -123,6 +125,55 @@ export interface Reply {
   readonly stallAfterChunks?: number | undefined
   /** Streams only: after this many content deltas, destroy the connection. */
   readonly breakAfterChunks?: number | undefined
+  /**
+   * Streams only: after this many content deltas, send an error event in the
+   * wire's format (`streamError`, by default the wire's 500 type) and end the
+   * response. OpenAI: `data: {"error":{"message","type","param","code"}}`, and
+   * with 0 it is the very first event (no role chunk); Anthropic:
+   * `event: error` with `{"type":"error","error":{"type","message"}}`, after
+   * `message_start`, `content_block_start` and `ping`. Takes precedence over
+   * `stallAfterChunks` and `breakAfterChunks`.
+   */
+  readonly errorAfterChunks?: number | undefined
+  /** Streams only: the error of the error event; given alone, it is sent after 0 content deltas. */
+  readonly streamError?: ReplyError | undefined
+  /**
+   * Answer 200 with the headers of an event stream (whatever the request's
+   * `stream`), then send nothing but keep-alive pings at this interval, until
+   * the client or the simulator closes the connection. OpenAI: the SSE comment
+   * `: ping`; Anthropic: `event: ping` with `{"type": "ping"}`.
+   */
+  readonly pingOnly?: Duration.DurationInput | undefined
+  /**
+   * Send the status line and headers at once (after `latency`), then wait
+   * this long before the first byte of the body: the first event of a stream.
+   */
+  readonly firstChunkDelay?: Duration.DurationInput | undefined
+  /**
+   * Streams only: send the whole stream, its end event (`[DONE]`,
+   * `message_stop`) or error event included, and keep the connection open
+   * until the client closes it (outcome `"client-closed"`).
+   */
+  readonly doneWithoutClose?: boolean | undefined
+  /** Streams only: end the lines of the event stream with `\r\n`. */
+  readonly crlf?: boolean | undefined
+  /**
+   * Write the body in pieces of this many bytes, each write waiting for the
+   * last, so that events, lines and multi-byte UTF-8 characters are split
+   * across writes. Pieces do not cross a `chunkInterval` pause.
+   */
+  readonly splitEvery?: number | undefined
+  /**
+   * Streams only: split each JSON `data:` payload across two `data:` lines,
+   * after its opening brace (valid SSE: the lines join with `"\n"` into the
+   * same JSON).
+   */
+  readonly multilineData?: boolean | undefined
+  /**
+   * Streams only: after the first event, add events a client must skip: an
+   * SSE comment, and on the Anthropic wire `event: mystery` with `data: {}`.
+   */
+  readonly noise?: boolean | undefined
 }
 
 /**

@@ -44,6 +44,57 @@ const dataLines = (sse: string): ReadonlyArray<string> =>
     .filter((line) => line.startsWith("data: "))
     .map((line) => line.slice("data: ".length))
 
+/** Every piece of a body as the client's reader received it. */
+const readPieces = (response: Response): Effect.Effect<ReadonlyArray<Uint8Array>> =>
+  Effect.promise(async () => {
+    const reader = response.body!.getReader()
+    const pieces: Array<Uint8Array> = []
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) return pieces
+      pieces.push(value)
+    }
+  })
+
+const concatBytes = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const all = new Uint8Array(pieces.reduce((size, piece) => size + piece.byteLength, 0))
+  let offset = 0
+  for (const piece of pieces) {
+    all.set(piece, offset)
+    offset += piece.byteLength
+  }
+  return all
+}
+
+/** Reads until `until` holds of the text received so far; the reader stays open. */
+const readUntil = (reader: ReadableStreamDefaultReader<Uint8Array>, until: (text: string) => boolean) =>
+  Effect.promise(async () => {
+    const decoder = new TextDecoder()
+    let received = ""
+    while (!until(received)) {
+      const { done, value } = await reader.read()
+      if (done) break
+      received += decoder.decode(value, { stream: true })
+    }
+    return received
+  })
+
+/** `"more"` when the reader gets anything within `millis` (real time), `"quiet"` otherwise. */
+const quietFor = (reader: ReadableStreamDefaultReader<Uint8Array>, millis: number) =>
+  Effect.promise(() =>
+    Promise.race([
+      reader.read().then(() => "more"),
+      new Promise<string>((resolve) => setTimeout(() => resolve("quiet"), millis))
+    ])
+  )
+
+/** The `event:` names of an SSE text, in order (`-` for an event without one). */
+const eventNames = (sse: string): ReadonlyArray<string> =>
+  sse
+    .split("\n\n")
+    .filter((block) => block.trim() !== "" && !block.startsWith(":"))
+    .map((block) => /^event: (.*)$/m.exec(block)?.[1] ?? "-")
+
 const chatRequest = { model: "gpt-4o", messages: [{ role: "user", content: "Say hello to me" }] }
 const messagesRequest = {
   model: "claude-3-5-haiku-20241022",
@@ -515,6 +566,240 @@ describe("Simulator", () => {
         const error = yield* Effect.flip(text(response))
         assert.strictEqual(socketErrorCode(error), "UND_ERR_SOCKET")
         assert.strictEqual(sim.requests[0]?.outcome, "reset")
+      })
+    )
+  })
+
+  describe("stream faults", () => {
+    const streamChat = { ...chatRequest, stream: true }
+    const streamMessages = { ...messagesRequest, model: "claude", stream: true }
+
+    it.scoped("an OpenAI error event after 0 chunks is the very first event, then the response ends", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", {
+          errorAfterChunks: 0,
+          streamError: { type: "requests", code: "rate_limit_exceeded", message: "Slow down." }
+        })
+        const response = yield* openai(sim, streamChat)
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.headers.get("content-type"), "text/event-stream")
+        assert.strictEqual(
+          yield* text(response),
+          'data: {"error":{"message":"Slow down.","type":"requests","param":null,"code":"rate_limit_exceeded"}}\n\n'
+        )
+        assert.strictEqual(sim.requests[0]?.outcome, "answered")
+      })
+    )
+
+    it.scoped("an OpenAI error event after 2 chunks follows the role chunk and two deltas", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { content: "one two three", errorAfterChunks: 2 })
+        const lines = dataLines(yield* text(yield* openai(sim, streamChat)))
+        assert.deepStrictEqual(
+          lines.slice(0, 3).map((line) => JSON.parse(line).choices[0].delta.content),
+          ["", "one ", "two "]
+        )
+        // the default error is the wire's 500 type
+        assert.deepStrictEqual(lines.slice(3), [
+          '{"error":{"message":"Simulated server_error.","type":"server_error","param":null,"code":null}}'
+        ])
+      })
+    )
+
+    it.scoped("an Anthropic error event comes after the preamble and k deltas; streamError alone means k = 0", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script(
+          "claude",
+          { content: "one two", errorAfterChunks: 1, streamError: { type: "overloaded_error", message: "Overloaded" } },
+          { streamError: { type: "rate_limit_error" } }
+        )
+        const first = yield* text(yield* anthropic(sim, streamMessages))
+        const second = yield* text(yield* anthropic(sim, streamMessages))
+        assert.deepStrictEqual(eventNames(first), [
+          "message_start",
+          "content_block_start",
+          "ping",
+          "content_block_delta",
+          "error"
+        ])
+        assert.isTrue(
+          first.endsWith(
+            'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+          )
+        )
+        assert.deepStrictEqual(eventNames(second), ["message_start", "content_block_start", "ping", "error"])
+        assert.deepStrictEqual(JSON.parse(dataLines(second).at(-1) ?? ""), {
+          type: "error",
+          error: { type: "rate_limit_error", message: "Simulated rate_limit_error." }
+        })
+      })
+    )
+
+    it.scoped("pingOnly answers 200 at once and then only pings, until the client closes", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { pingOnly: "20 millis" })
+        sim.script("claude", { pingOnly: "20 millis" })
+        const started = Date.now()
+        const response = yield* openai(sim, streamChat)
+        assert.isBelow(Date.now() - started, 200)
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(response.headers.get("content-type"), "text/event-stream")
+        const reader = response.body!.getReader()
+        const received = yield* readUntil(reader, (text) => text.split(": ping\n\n").length > 3)
+        assert.match(received, /^(: ping\n\n){3,}$/)
+        assert.strictEqual(sim.requests[0]?.outcome, "pending")
+        yield* Effect.promise(() => reader.cancel())
+        yield* wait(() => sim.waitForClientClose(1))
+
+        const claude = (yield* anthropic(sim, streamMessages)).body!.getReader()
+        const pings = yield* readUntil(claude, (text) => text.split("\n\n").length > 3)
+        assert.match(pings, /^(event: ping\ndata: \{"type": "ping"\}\n\n){3,}$/)
+        yield* Effect.promise(() => claude.cancel())
+        yield* wait(() => sim.waitForClientClose(2))
+        assert.strictEqual(sim.openRequests(), 0)
+      })
+    )
+
+    it.scoped("firstChunkDelay sends the headers at once and the first event after the delay", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { firstChunkDelay: "150 millis" })
+        const started = Date.now()
+        const response = yield* openai(sim, streamChat)
+        const headersAfter = Date.now() - started
+        const body = yield* text(response)
+        const bodyAfter = Date.now() - started
+        assert.isBelow(headersAfter, 100)
+        assert.isAtLeast(bodyAfter, 140)
+        assert.strictEqual(dataLines(body).at(-1), "[DONE]")
+      })
+    )
+
+    it.scoped("doneWithoutClose sends the end event and keeps the connection open until the client closes", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { content: "Hi", doneWithoutClose: true })
+        sim.script("claude", { content: "Hi", doneWithoutClose: true })
+        const reader = (yield* openai(sim, streamChat)).body!.getReader()
+        const received = yield* readUntil(reader, (text) => text.includes("data: [DONE]\n\n"))
+        assert.isTrue(received.endsWith("data: [DONE]\n\n"))
+        assert.strictEqual(yield* quietFor(reader, 60), "quiet")
+        assert.strictEqual(sim.requests[0]?.outcome, "pending")
+        yield* Effect.promise(() => reader.cancel())
+        yield* wait(() => sim.waitForClientClose(1))
+
+        const claude = (yield* anthropic(sim, streamMessages)).body!.getReader()
+        const events = yield* readUntil(claude, (text) => text.includes("message_stop"))
+        assert.strictEqual(eventNames(events).at(-1), "message_stop")
+        assert.strictEqual(yield* quietFor(claude, 60), "quiet")
+        yield* Effect.promise(() => claude.cancel())
+        yield* wait(() => sim.waitForClientClose(2))
+      })
+    )
+
+    it.scoped("crlf ends every line of the stream with \\r\\n", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("claude", { content: "Hi there", crlf: true })
+        const body = yield* text(yield* anthropic(sim, streamMessages))
+        assert.isTrue(body.endsWith('event: message_stop\r\ndata: {"type":"message_stop"}\r\n\r\n'))
+        assert.notMatch(body, /[^\r]\n/)
+        assert.deepStrictEqual(
+          eventNames(body.replaceAll("\r\n", "\n")).filter((name) => name === "content_block_delta").length,
+          2
+        )
+      })
+    )
+
+    it.scoped("splitEvery writes the body in pieces of that many bytes, splitting UTF-8 characters", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        const content = "café 海 🌊"
+        sim.script("gpt-4o", { content, splitEvery: 1 }, { content, splitEvery: 3 }, { content, splitEvery: 5 })
+        for (const size of [1, 3]) {
+          const pieces = yield* readPieces(yield* openai(sim, streamChat))
+          const bytes = concatBytes(pieces)
+          const body = new TextDecoder().decode(bytes)
+          assert.deepStrictEqual(
+            dataLines(body)
+              .slice(1, -2)
+              .map((line) => JSON.parse(line).choices[0].delta.content)
+              .join(""),
+            content
+          )
+          assert.isTrue(
+            pieces.every((piece) => piece.byteLength % size === 0 || piece === pieces.at(-1)),
+            `pieces of ${size} bytes`
+          )
+          // the client saw many separate pieces, not one coalesced body
+          assert.isAbove(pieces.length, bytes.byteLength / size / 4, `${pieces.length} pieces of ${size} bytes`)
+        }
+        // a non-streamed body is split too
+        const completion = yield* readPieces(yield* openai(sim, chatRequest))
+        assert.isAbove(completion.length, 10)
+        assert.strictEqual(contentOf(JSON.parse(new TextDecoder().decode(concatBytes(completion)))), content)
+      })
+    )
+
+    it.scoped("multilineData splits each JSON payload across two data: lines", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { content: "Hi there", multilineData: true })
+        const body = yield* text(yield* openai(sim, streamChat))
+        const events = body.split("\n\n").filter((block) => block !== "")
+        assert.strictEqual(events.at(-1), "data: [DONE]")
+        const payloads = events.slice(0, -1).map((block) => {
+          const lines = block.split("\n")
+          assert.strictEqual(lines.length, 2, block)
+          assert.strictEqual(lines[0], "data: {")
+          // joined as an SSE client joins data lines: with "\n"
+          return JSON.parse(lines.map((line) => line.slice("data: ".length)).join("\n")) as Record<string, unknown>
+        })
+        assert.deepStrictEqual(
+          payloads.map((chunk) => (chunk["choices"] as Array<{ delta: { content?: string } }>)[0]?.delta.content),
+          ["", "Hi ", "there", undefined]
+        )
+      })
+    )
+
+    it.scoped("noise adds a comment, and on the Anthropic wire an unknown event, after the first event", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("claude", { content: "Hi", noise: true })
+        sim.script("gpt-4o", { content: "Hi", noise: true })
+        const claude = yield* text(yield* anthropic(sim, streamMessages))
+        const gpt = yield* text(yield* openai(sim, streamChat))
+        assert.deepStrictEqual(claude.split("\n\n").slice(1, 3), [": keep-alive", "event: mystery\ndata: {}"])
+        assert.deepStrictEqual(eventNames(claude), [
+          "message_start",
+          "mystery",
+          "content_block_start",
+          "ping",
+          "content_block_delta",
+          "content_block_stop",
+          "message_delta",
+          "message_stop"
+        ])
+        assert.strictEqual(gpt.split("\n\n")[1], ": OPENROUTER PROCESSING")
+        assert.deepStrictEqual(dataLines(gpt).length, 4)
+      })
+    )
+
+    it.scoped("a stream the client closes before its end is recorded as client-closed", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { content: "one two three four", chunkInterval: "30 millis" })
+        const reader = (yield* openai(sim, streamChat)).body!.getReader()
+        yield* readUntil(reader, (text) => text.includes('"one "'))
+        assert.strictEqual(sim.openRequests(), 1)
+        yield* Effect.promise(() => reader.cancel())
+        yield* wait(() => sim.waitForClientClose(1))
+        assert.strictEqual(sim.requests[0]?.outcome, "client-closed")
+        assert.strictEqual(sim.openRequests(), 0)
       })
     )
   })

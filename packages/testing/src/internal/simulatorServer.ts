@@ -182,22 +182,60 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
     return [choose(record), record.wire]
   }
 
-  const sendBody = (pending: Pending, reply: Simulator.Reply, rendered: Wire.Rendered): void => {
+  const isOpen = (pending: Pending): boolean => !pending.response.destroyed && !pending.response.writableEnded
+
+  /** Ends a body as its script says: close the response, keep the connection open, or destroy it. */
+  const finish = (pending: Pending, ending: Wire.Ending): void => {
+    if (!isOpen(pending)) return
+    if (ending === "end") pending.response.end()
+    else if (ending === "reset") resetSocket(pending)
+  }
+
+  /**
+   * Writes `bytes` in pieces of `size` bytes (all at once without `size`). Each
+   * piece waits until the last was flushed and a turn of the event loop has
+   * passed, with Nagle off, so that a client in the same process reads them
+   * one by one rather than coalesced.
+   */
+  const writePieces = (pending: Pending, bytes: Buffer, size: number | undefined, done: () => void): void => {
+    const split = size !== undefined && size >= 1 && size < bytes.length
+    const step = split ? Math.floor(size) : bytes.length
+    if (split) pending.request.socket.setNoDelay(true)
+    const write = (offset: number): void => {
+      if (!isOpen(pending)) return
+      if (offset >= bytes.length) {
+        done()
+        return
+      }
+      pending.response.write(bytes.subarray(offset, offset + step), (error) => {
+        if (error !== undefined && error !== null) return
+        if (split) setImmediate(() => write(offset + step))
+        else write(offset + step)
+      })
+    }
+    write(0)
+  }
+
+  const sendBody = (pending: Pending, reply: Simulator.Reply, script: Wire.BodyScript, stream: boolean): void => {
     const { response } = pending
-    const pieces = [...rendered.preamble, ...rendered.deltas, ...rendered.trailer]
+    const pieces = script.events.map((event) =>
+      typeof event === "string" ? Buffer.from(event) : Buffer.from(event.buffer, event.byteOffset, event.byteLength)
+    )
     if (reply.reset === "mid-body") {
-      const bytes = Buffer.from(pieces.join(""))
+      const bytes = Buffer.concat(pieces)
       response.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => resetSocket(pending))
       return
     }
     if (reply.dripBytesPerSecond !== undefined && reply.dripBytesPerSecond > 0) {
-      const bytes = Buffer.from(pieces.join(""))
+      const bytes = Buffer.concat(pieces)
       const size = Math.max(1, Math.floor(reply.dripBytesPerSecond / 20))
       const interval = (size / reply.dripBytesPerSecond) * 1000
       const drip = (offset: number): void => {
+        if (!isOpen(pending)) return
         const piece = bytes.subarray(offset, offset + size)
         if (offset + size >= bytes.length) {
-          response.end(piece)
+          if (script.ending === "end") response.end(piece)
+          else response.write(piece, () => finish(pending, script.ending))
         } else {
           response.write(piece)
           after(pending, interval, () => drip(offset + size))
@@ -206,29 +244,40 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
       drip(0)
       return
     }
-    const stallAt = reply.stallAfterChunks ?? reply.breakAfterChunks
-    const cut =
-      rendered.stream && stallAt !== undefined
-        ? rendered.preamble.length + Math.min(Math.max(0, stallAt), rendered.deltas.length)
-        : pieces.length
-    const gap = rendered.stream && reply.chunkInterval !== undefined ? Duration.toMillis(reply.chunkInterval) : 0
-    if (cut === pieces.length && gap <= 0) {
-      response.end(pieces.join(""))
+    const gap = stream && reply.chunkInterval !== undefined ? Duration.toMillis(reply.chunkInterval) : 0
+    // Without pauses the events go out as one burst, so that `splitEvery` pieces straddle them.
+    const bursts = gap > 0 ? pieces : [Buffer.concat(pieces)]
+    if (bursts.length === 1 && reply.splitEvery === undefined && script.ending === "end") {
+      response.end(bursts[0])
       return
     }
     const emit = (index: number): void => {
-      const last = index + 1 === pieces.length
-      const next = (): void => {
-        if (index + 1 === cut) {
-          if (reply.stallAfterChunks === undefined) resetSocket(pending)
-          return
-        }
-        if (!last) after(pending, gap, () => emit(index + 1))
+      const burst = bursts[index]
+      if (burst === undefined) {
+        finish(pending, script.ending)
+        return
       }
-      if (last) response.end(pieces[index])
-      else response.write(pieces[index] ?? "", next)
+      writePieces(pending, burst, reply.splitEvery, () => {
+        if (index + 1 < bursts.length) after(pending, gap, () => emit(index + 1))
+        else finish(pending, script.ending)
+      })
     }
     emit(0)
+  }
+
+  /** Keep-alive pings at `interval` after the headers, and nothing else, until the connection closes. */
+  const sendPings = (pending: Pending, reply: Simulator.Reply, wire: Wire.ServedWire, interval: number): void => {
+    const exchange = { id: pending.record.id, wire, model: pending.record.model, body: pending.record.body }
+    const ping = reply.crlf === true ? Wire.toCrlf(Wire.ping(wire)) : Wire.ping(wire)
+    pending.response.writeHead(200, Wire.streamHeaders(exchange, reply))
+    pending.response.flushHeaders()
+    const loop = (): void => {
+      if (!isOpen(pending)) return
+      pending.response.write(ping, (error) => {
+        if (error === undefined || error === null) after(pending, interval, loop)
+      })
+    }
+    after(pending, interval, loop)
   }
 
   const answer = (pending: Pending, reply: Simulator.Reply, wire: Wire.ServedWire): void => {
@@ -239,16 +288,31 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
         resetSocket(pending)
         return
       }
-      const { record } = pending
-      const rendered = Wire.render({ id: record.id, wire, model: record.model, body: record.body }, reply)
-      if (reply.gzip === true && !rendered.stream) {
-        const compressed = Zlib.gzipSync(rendered.preamble.join(""))
-        const headers = { ...rendered.headers, "content-encoding": "gzip", "content-length": String(compressed.length) }
-        pending.response.writeHead(rendered.status, headers).end(compressed)
+      if (reply.pingOnly !== undefined) {
+        sendPings(pending, reply, wire, Math.max(1, Duration.toMillis(reply.pingOnly)))
         return
       }
-      pending.response.writeHead(rendered.status, rendered.headers)
-      sendBody(pending, reply, rendered)
+      const { record, response } = pending
+      const rendered = Wire.render({ id: record.id, wire, model: record.model, body: record.body }, reply)
+      let headers = rendered.headers
+      let script: Wire.BodyScript
+      if (reply.gzip === true && !rendered.stream) {
+        const compressed = Zlib.gzipSync(rendered.preamble.join(""))
+        headers = { ...headers, "content-encoding": "gzip", "content-length": String(compressed.length) }
+        script = { events: [compressed], ending: "end" }
+      } else {
+        script = rendered.stream
+          ? Wire.streamScript(wire, reply, rendered)
+          : { events: rendered.preamble, ending: "end" }
+      }
+      response.writeHead(rendered.status, headers)
+      const delay = reply.firstChunkDelay === undefined ? 0 : Duration.toMillis(reply.firstChunkDelay)
+      if (delay > 0) {
+        response.flushHeaders()
+        after(pending, delay, () => sendBody(pending, reply, script, rendered.stream))
+      } else {
+        sendBody(pending, reply, script, rendered.stream)
+      }
     })
   }
 

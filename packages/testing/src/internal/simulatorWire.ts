@@ -249,13 +249,79 @@ export const render = (exchange: Exchange, reply: Simulator.Reply): Rendered => 
   }
 }
 
+/** The headers of a streamed reply: `text/event-stream`, no content length. */
+export const streamHeaders = (exchange: Exchange, reply: Simulator.Reply): Readonly<Record<string, string>> => ({
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache",
+  ...requestIdHeader(exchange),
+  ...lowerCaseKeys(reply.headers)
+})
+
 const streamed = (exchange: Exchange, reply: Simulator.Reply, status: number) => ({
   status,
-  headers: {
-    "content-type": "text/event-stream",
-    "cache-control": "no-cache",
-    ...requestIdHeader(exchange),
-    ...lowerCaseKeys(reply.headers)
-  },
+  headers: streamHeaders(exchange, reply),
   stream: true
 })
+
+/** A keep-alive ping: an SSE comment on the OpenAI wire, a `ping` event on the Anthropic wire (as each sends it). */
+export const ping = (wire: ServedWire): string =>
+  wire === "openai" ? ": ping\n\n" : 'event: ping\ndata: {"type": "ping"}\n\n'
+
+/** The error event of a stream that fails mid-way, in the wire's format. */
+export const errorEvent = (wire: ServedWire, error: Simulator.ReplyError): string =>
+  wire === "openai" ? sse(errorBody(wire, error)) : sse(errorBody(wire, error), "error")
+
+/** Events a parser must skip: an SSE comment, and on the Anthropic wire an event of an unknown type. */
+const noiseEvents = (wire: ServedWire): ReadonlyArray<string> =>
+  wire === "openai" ? [": OPENROUTER PROCESSING\n\n"] : [": keep-alive\n\n", "event: mystery\ndata: {}\n\n"]
+
+/** Splits each JSON `data:` payload across two `data:` lines, after its opening brace: joined by "\n", still the same JSON. */
+const splitData = (event: string): string => event.replace(/^data: \{(.+)$/gm, "data: {\ndata: $1")
+
+/**
+ * How a body ends once its pieces are written: `"end"` closes the
+ * response, `"open"` keeps the connection open with nothing more to send,
+ * `"reset"` destroys the connection.
+ */
+export type Ending = "end" | "open" | "reset"
+
+/** A body as it goes on the wire: its pieces (the events of a stream, or one whole body), and how it ends. */
+export interface BodyScript {
+  readonly events: ReadonlyArray<string | Uint8Array>
+  readonly ending: Ending
+}
+
+/**
+ * The events of a streamed reply after its faults: an error event after some
+ * content deltas, a stall or a break, noise, multi-line data, CRLF.
+ */
+export const streamScript = (wire: ServedWire, reply: Simulator.Reply, rendered: Rendered): BodyScript => {
+  const { preamble, deltas, trailer } = rendered
+  const upTo = (count: number) => deltas.slice(0, Math.max(0, count))
+  const withNoise = (head: ReadonlyArray<string>) =>
+    reply.noise === true ? [...head.slice(0, 1), ...noiseEvents(wire), ...head.slice(1)] : head
+  let events: ReadonlyArray<string>
+  let ending: Ending
+  if (reply.errorAfterChunks !== undefined || reply.streamError !== undefined) {
+    const count = Math.max(0, reply.errorAfterChunks ?? 0)
+    // OpenAI sends no role chunk before an error that comes first; Anthropic always starts its message.
+    const head = wire === "openai" && count === 0 ? [] : preamble
+    const error = reply.streamError ?? defaultErrorTypes[wire](500)
+    events = [...withNoise(head), ...upTo(count), errorEvent(wire, error)]
+    ending = reply.doneWithoutClose === true ? "open" : "end"
+  } else if (reply.stallAfterChunks !== undefined) {
+    events = [...withNoise(preamble), ...upTo(reply.stallAfterChunks)]
+    ending = "open"
+  } else if (reply.breakAfterChunks !== undefined) {
+    events = [...withNoise(preamble), ...upTo(reply.breakAfterChunks)]
+    ending = "reset"
+  } else {
+    events = [...withNoise(preamble), ...deltas, ...trailer]
+    ending = reply.doneWithoutClose === true ? "open" : "end"
+  }
+  const multiline = reply.multilineData === true ? events.map(splitData) : events
+  return { events: reply.crlf === true ? multiline.map(toCrlf) : multiline, ending }
+}
+
+/** `\n` line endings as `\r\n`. */
+export const toCrlf = (text: string): string => text.replaceAll("\n", "\r\n")

@@ -1,0 +1,288 @@
+/**
+ * `pnpm bench`: IronlabsAI measured side by side, in one run, against raw
+ * undici (the physical limit), a hand-written Promise loop and cockatiel, with
+ * the simulator in a separate process. Writes docs/performance.md.
+ *
+ * Ratios, not absolute numbers, are the result: the machines are shared and
+ * noisy, so variants are interleaved round by round and medians are kept.
+ */
+import { spawn } from "node:child_process"
+import { once } from "node:events"
+import { writeFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { fileURLToPath } from "node:url"
+import type { HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
+import { OpenAiProvider } from "@ironlabsai/openai"
+import { UndiciHttpClient } from "ironlabsai"
+import { Effect, Either, type Layer, ManagedRuntime, Redacted, Stream } from "effect"
+import { Bench } from "tinybench"
+import { Agent } from "undici"
+import { cockatielChain, promiseLoop, raw, type Target } from "./baselines.js"
+import { fixed, load, median, percentile } from "./stats.js"
+
+const quick = process.argv.includes("--quick")
+const roundMillis = quick ? 500 : 2000
+const rounds = quick ? 1 : 3
+const lines: Array<string> = []
+const out = (line = "") => {
+  lines.push(line)
+  console.log(line)
+}
+
+// The simulator, in its own process.
+const child = spawn(
+  process.execPath,
+  ["--conditions=@ironlabsai/source", "--import", "tsx", fileURLToPath(new URL("server.ts", import.meta.url))],
+  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SLOW_MS: "4000" } }
+)
+const [line] = (await once(child.stdout, "data")) as [Buffer]
+const { openai: baseURL } = JSON.parse(line.toString().split("\n")[0]!) as { openai: string }
+const url = `${baseURL}/chat/completions`
+
+const agent = new Agent({ connections: 256 })
+const request = { messages: [{ role: "user", content: "Hi" }] } as const
+
+/** A runtime over an HTTP client layer, and our provider and router built on it. */
+const stack = (httpLayer: Layer.Layer<HttpClient.HttpClient>) => {
+  const runtime = ManagedRuntime.make(httpLayer)
+  const provider = runtime.runSync(OpenAiProvider.make({ apiKey: Redacted.make("sk-bench"), baseURL }))
+  const registry = Provider.registry({ openai: provider })
+  const client = (reliability: Reliability.Input) =>
+    Either.getOrThrow(IronlabsClient.makeWith({ reliability }, registry))
+  const call = { model: ModelId.parse("openai/fast")!, request }
+  return { runtime, provider, client, call }
+}
+
+const platform = stack(NodeHttpClient.layerUndici)
+const lean = stack(UndiciHttpClient.layer)
+const routed = (s: typeof platform) =>
+  s.client({
+    weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
+    max_retries: { "openai/fast": 2, "openai/fast2": 2 },
+    timeout: { "openai/fast": 5, "openai/fast2": 5 },
+    backoff: { "openai/fast": 0.5, "openai/fast2": 0.5 }
+  })
+
+out("# Performance")
+out()
+out(`Measured by \`pnpm bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores`)
+out(`(${cpus()[0]?.model.trim() ?? "unknown CPU"}), Node ${process.version}, the simulator in a separate`)
+out("process on loopback. Variants run interleaved, round by round; medians of the rounds.")
+out(quick ? "This was a --quick run: one short round each, numbers are rough." : "")
+
+// (a) Success-path throughput and latency.
+out()
+out("## (a) Success path: throughput and latency")
+out()
+out("| concurrency | variant | req/s | ratio to raw | p50 ms | p99 ms |")
+out("|---|---|---|---|---|---|")
+const platformRouter = routed(platform)
+const leanRouter = routed(lean)
+const variants: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+  ["raw undici.request", () => raw(agent, url, "fast")],
+  ["provider alone, UndiciHttpClient", () => lean.runtime.runPromise(lean.provider.complete(lean.call))],
+  ["full router, UndiciHttpClient (default)", () => lean.runtime.runPromise(leanRouter.completions.create(request))],
+  [
+    "full router, platform NodeHttpClient.layerUndici",
+    () => platform.runtime.runPromise(platformRouter.completions.create(request))
+  ]
+]
+for (const concurrency of [1, 16, 64]) {
+  const results = new Map<string, Array<{ perSecond: number; latencies: ReadonlyArray<number> }>>()
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, task] of variants) {
+      await load(task, concurrency, 200) // warm up
+      const result = await load(task, concurrency, roundMillis)
+      results.set(name, [...(results.get(name) ?? []), result])
+    }
+  }
+  const rawRate = median(results.get("raw undici.request")!.map((r) => r.perSecond))
+  for (const [name] of variants) {
+    const runs = results.get(name)!
+    const rate = median(runs.map((r) => r.perSecond))
+    const all = runs.flatMap((r) => r.latencies)
+    out(
+      `| ${concurrency} | ${name} | ${fixed(rate, 0)} | ${fixed(rate / rawRate, 2)} | ${fixed(percentile(all, 50), 2)} | ${fixed(percentile(all, 99), 2)} |`
+    )
+  }
+}
+
+// (b) In-process overhead with a zero-latency in-memory provider.
+out()
+out("## (b) In-process overhead (zero-latency in-memory provider)")
+out()
+const completion: ChatCompletion.ChatCompletion = {
+  id: "x",
+  object: "chat.completion",
+  created: 0,
+  model: "fast",
+  choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }]
+}
+const memory: Provider.Provider = { complete: () => Effect.succeed(completion), stream: () => Stream.empty }
+const memoryClient = Either.getOrThrow(
+  IronlabsClient.makeWith(
+    {
+      reliability: {
+        weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
+        max_retries: { "openai/fast": 2, "openai/fast2": 2 },
+        timeout: { "openai/fast": 5, "openai/fast2": 5 }
+      }
+    },
+    Provider.registry({ openai: memory })
+  )
+)
+const direct = memory.complete(platform.call)
+const micro = new Bench({ time: quick ? 300 : 1500, warmup: true })
+micro.add("direct provider call (Effect.runPromise)", () => Effect.runPromise(direct))
+micro.add("full router (weights, retries, timeout)", () => Effect.runPromise(memoryClient.completions.create(request)))
+await micro.run()
+out("| variant | p50 µs | mean µs | p99 µs |")
+out("|---|---|---|---|")
+const microRows = micro.tasks.map((task) => {
+  const latency = "latency" in task.result ? task.result.latency : undefined
+  return {
+    name: task.name,
+    p50: (latency?.p50 ?? Number.NaN) * 1000,
+    mean: (latency?.mean ?? Number.NaN) * 1000,
+    p99: (latency?.p99 ?? Number.NaN) * 1000
+  }
+})
+for (const row of microRows)
+  out(`| ${row.name} | ${fixed(row.p50, 2)} | ${fixed(row.mean, 2)} | ${fixed(row.p99, 2)} |`)
+const overhead = microRows[1]!.p50 - microRows[0]!.p50
+out()
+out(`Router overhead over a direct call: **${fixed(overhead, 2)} µs** per request at p50 (target: at most 15 µs).`)
+
+// (c) Time to fail over.
+out()
+out("## (c) Time to fail over")
+out()
+out("The first model hangs (timeout T) or answers 500 (no retries); the second answers at once.")
+out("Median over the runs, in ms; the target is T + 2 ms.")
+out()
+out("| first model | T ms | IronlabsAI | Promise loop | cockatiel |")
+out("|---|---|---|---|---|")
+for (const [first, timeoutSeconds] of [
+  ["hang", 0.05],
+  ["hang", 0.2],
+  ["fail", 0.2]
+] as const) {
+  const reliability: Reliability.Input = {
+    failover_chain: [
+      { model: `openai/${first}`, max_retries: 0, timeout: timeoutSeconds },
+      { model: "openai/fast", max_retries: 0, timeout: 5 }
+    ]
+  }
+  const targets: ReadonlyArray<Target> = [
+    { url, model: first, maxRetries: 0, timeoutMs: timeoutSeconds * 1000, backoffMs: 0 },
+    { url, model: "fast", maxRetries: 0, timeoutMs: 5000, backoffMs: 0 }
+  ]
+  const ours = lean.client(reliability)
+  const contenders: ReadonlyArray<() => Promise<unknown>> = [
+    () => lean.runtime.runPromise(ours.completions.create(request)),
+    promiseLoop(agent, targets),
+    cockatielChain(agent, targets)
+  ]
+  const times = contenders.map(() => [] as Array<number>)
+  for (let run = 0; run < (quick ? 5 : 20); run++) {
+    for (const [i, task] of contenders.entries()) {
+      const t0 = performance.now()
+      await task()
+      times[i]!.push(performance.now() - t0)
+    }
+  }
+  out(
+    `| ${first === "hang" ? "hangs" : "HTTP 500"} | ${first === "hang" ? timeoutSeconds * 1000 : "-"} | ${times.map((t) => fixed(median(t), 1)).join(" | ")} |`
+  )
+}
+
+// (d) Heap per in-flight request.
+out()
+out("## (d) Heap per in-flight request")
+out()
+out("Requests held open by a model that answers after 4 s; heap after a forced GC, minus the idle heap.")
+out()
+out("| in flight | raw undici KB/req | IronlabsAI KB/req | above raw KB/req |")
+out("|---|---|---|---|")
+const gc = (globalThis as { gc?: () => void }).gc
+const slowRouter = lean.client({ failover_chain: [{ model: "openai/slow", timeout: 30 }] })
+for (const inFlight of quick ? [1000] : [1000, 10_000]) {
+  const heapPer = async (start: () => Promise<unknown>) => {
+    gc?.()
+    const before = process.memoryUsage().heapUsed
+    const pending = Array.from({ length: inFlight }, start)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    gc?.()
+    const during = process.memoryUsage().heapUsed
+    await Promise.allSettled(pending)
+    return (during - before) / inFlight / 1024
+  }
+  const rawKb = await heapPer(() => raw(agent, url, "slow"))
+  const oursKb = await heapPer(() => lean.runtime.runPromise(slowRouter.completions.create(request)))
+  out(`| ${inFlight} | ${fixed(rawKb, 2)} | ${fixed(oursKb, 2)} | ${fixed(oursKb - rawKb, 2)} |`)
+}
+if (gc === undefined) out("\n(Run with --expose-gc for exact numbers; `pnpm bench` does.)")
+
+// (e) Weighted pick.
+out()
+out("## (e) Weighted pick")
+out()
+out("| models | ns per pick | largest share error over 1M picks |")
+out("|---|---|---|")
+for (const count of [2, 8, 64]) {
+  const models = Array.from({ length: count }, (_, i) => ({ i, weight: i + 1 }))
+  const total = models.reduce((sum, m) => sum + m.weight, 0)
+  const picks = new Bench({ time: quick ? 200 : 800 })
+  picks.add("pick", () => Router.pickWeighted(models, Math.random()))
+  await picks.run()
+  const task = picks.tasks[0]!
+  const ns = ("latency" in task.result ? task.result.latency.p50 : Number.NaN) * 1e6
+  const counts = new Array<number>(count).fill(0)
+  const draws = 1_000_000
+  for (let k = 0; k < draws; k++) counts[Router.pickWeighted(models, Math.random())!.i]!++
+  const error = Math.max(...models.map((m) => Math.abs(counts[m.i]! / draws - m.weight / total)))
+  out(`| ${count} | ${fixed(ns, 0)} | ${fixed(error * 100, 3)} % |`)
+}
+out()
+out("The pick inside the router goes through Effect's `Random` service; the number above is the")
+out("pure weighted choice.")
+
+// (f) Against what users would use instead, same workload (concurrency 64, success path).
+out()
+out("## (f) Against a hand-written Promise loop and cockatiel (concurrency 64)")
+out()
+out("| variant | req/s | ratio to raw |")
+out("|---|---|---|")
+const chainTargets: ReadonlyArray<Target> = [
+  { url, model: "fast", maxRetries: 2, timeoutMs: 5000, backoffMs: 500 },
+  { url, model: "fast2", maxRetries: 2, timeoutMs: 5000, backoffMs: 500 }
+]
+const contenders: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+  ["raw undici.request", () => raw(agent, url, "fast")],
+  ["hand-written Promise loop", promiseLoop(agent, chainTargets)],
+  ["cockatiel policies", cockatielChain(agent, chainTargets)],
+  ["IronlabsAI router", () => lean.runtime.runPromise(leanRouter.completions.create(request))]
+]
+const rates = new Map<string, Array<number>>()
+for (let round = 0; round < rounds; round++) {
+  for (const [name, task] of contenders) {
+    await load(task, 64, 200)
+    rates.set(name, [...(rates.get(name) ?? []), (await load(task, 64, roundMillis)).perSecond])
+  }
+}
+const rawF = median(rates.get("raw undici.request")!)
+for (const [name] of contenders)
+  out(`| ${name} | ${fixed(median(rates.get(name)!), 0)} | ${fixed(median(rates.get(name)!) / rawF, 2)} |`)
+
+out()
+out(`Command: \`pnpm bench\`${quick ? " -- --quick" : ""}. Seeded randomness is not needed here: every`)
+out("variant sees the same simulator and the same workload.")
+
+await platform.runtime.dispose()
+await lean.runtime.dispose()
+await agent.close()
+child.kill("SIGTERM")
+writeFileSync(fileURLToPath(new URL("../../../docs/performance.md", import.meta.url)), `${lines.join("\n")}\n`)
+console.log("\nWrote docs/performance.md")
