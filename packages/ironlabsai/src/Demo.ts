@@ -17,7 +17,7 @@
 import type { Attempt, Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
 import * as UndiciHttpClient from "./UndiciHttpClient.js"
@@ -127,7 +127,82 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
       print(`  ${"with the load balancer".padEnd(24)}${summary(balanced)}`)
       print(`  ${"gpt-4o alone, no retry".padEnd(24)}${summary(alone)}`)
     }
+    print("\nStreamed through the failover chain (gpt-4o answers 429, retry-after 90 s):")
+    yield* Effect.scoped(
+      Effect.flatMap(options.live ? Effect.succeed({}) : streamingEndpoints, (endpoints) =>
+        streamOne(scenarios[1]!.reliability, endpoints, options.write === undefined, print)
+      )
+    )
   })
+
+/** A simulator where gpt-4o is rate-limited past the cap and claude streams a haiku, piece by piece. */
+const streamingEndpoints = Effect.suspend(() =>
+  Effect.map(
+    Simulator.make({
+      handler: (request) =>
+        request.model === "gpt-4o"
+          ? { status: 429, headers: { "retry-after": "90" } }
+          : {
+              chunks: [
+                "Salt ",
+                "wind ",
+                "on ",
+                "the ",
+                "glass, / ",
+                "the ",
+                "tide ",
+                "keeps ",
+                "its ",
+                "own ",
+                "time."
+              ],
+              chunkInterval: 60
+            }
+    }),
+    (sim) => ({
+      openai: { apiKey: "sk-demo", baseURL: sim.openaiBaseUrl },
+      anthropic: { apiKey: "sk-demo", baseURL: sim.anthropicBaseUrl }
+    })
+  )
+)
+
+/** Streams one answer, writing each piece as it arrives when the output is the terminal. */
+const streamOne = (
+  reliability: Reliability.Input,
+  endpoints: DefaultProviders.Options,
+  live: boolean,
+  print: (text: string) => void
+) =>
+  Effect.gen(function* () {
+    const client = yield* IronlabsClient
+    const started = Date.now()
+    let text = ""
+    let firstContentAfter: number | undefined
+    let model = ""
+    if (live) process.stdout.write("  ")
+    yield* client.completions
+      .create({ messages: [{ role: "user", content: "Write a haiku about the ocean." }], stream: true })
+      .pipe(
+        Stream.runForEach((chunk) =>
+          Effect.sync(() => {
+            const piece = chunk.choices[0]?.delta.content ?? ""
+            if (piece !== "" && firstContentAfter === undefined) firstContentAfter = Date.now() - started
+            text += piece
+            model = chunk.model
+            if (live) process.stdout.write(piece)
+          })
+        )
+      )
+    if (live) process.stdout.write("\n")
+    else print(`  ${text}`)
+    print(
+      `  Model used: ${model}; first content after ${firstContentAfter ?? "-"} ms, whole answer ${Date.now() - started} ms`
+    )
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),
+    Effect.mapError((error) => new Error(error.message))
+  )
 
 const checkLiveKeys = Effect.gen(function* () {
   const resolved = yield* Effect.mapError(DefaultProviders.resolve(), (error) => new Error(error.message))
