@@ -23,6 +23,8 @@ import { cockatielChain, promiseLoop, raw, type Target } from "./baselines.js"
 import { fixed, load, median, percentile } from "./stats.js"
 
 const quick = process.argv.includes("--quick")
+/** The issue's targets, filled in as the sections measure them. */
+const goals: Array<readonly [string, string, string, boolean]> = []
 const roundMillis = quick ? 500 : 2000
 const rounds = quick ? 1 : 3
 const lines: Array<string> = []
@@ -102,6 +104,14 @@ for (const concurrency of [1, 16, 64]) {
   for (const [name] of variants) {
     const runs = results.get(name)!
     const rate = median(runs.map((r) => r.perSecond))
+    if (concurrency === 64 && name.startsWith("full router, UndiciHttpClient")) {
+      goals.push([
+        "router throughput at concurrency 64",
+        ">= 0.85x raw",
+        `${fixed(rate / rawRate, 2)}x`,
+        rate / rawRate >= 0.85
+      ])
+    }
     const all = runs.flatMap((r) => r.latencies)
     out(
       `| ${concurrency} | ${name} | ${fixed(rate, 0)} | ${fixed(rate / rawRate, 2)} | ${fixed(percentile(all, 50), 2)} | ${fixed(percentile(all, 99), 2)} |`
@@ -152,6 +162,7 @@ const microRows = micro.tasks.map((task) => {
 for (const row of microRows)
   out(`| ${row.name} | ${fixed(row.p50, 2)} | ${fixed(row.mean, 2)} | ${fixed(row.p99, 2)} |`)
 const overhead = microRows[1]!.p50 - microRows[0]!.p50
+goals.push(["in-process overhead, p50", "<= 15 µs", `${fixed(overhead, 1)} µs`, overhead <= 15])
 out()
 out(`Router overhead over a direct call: **${fixed(overhead, 2)} µs** per request at p50 (target: at most 15 µs).`)
 
@@ -196,6 +207,11 @@ for (const [first, timeoutSeconds] of [
   out(
     `| ${first === "hang" ? "hangs" : "HTTP 500"} | ${first === "hang" ? timeoutSeconds * 1000 : "-"} | ${times.map((t) => fixed(median(t), 1)).join(" | ")} |`
   )
+  if (first === "hang") {
+    const t = timeoutSeconds * 1000
+    const ours = median(times[0]!)
+    goals.push([`failover after a hang, T = ${t} ms`, `<= ${t + 2} ms`, `${fixed(ours, 1)} ms`, ours <= t + 2])
+  }
 }
 
 // (d) Heap per in-flight request.
@@ -222,6 +238,12 @@ for (const inFlight of quick ? [1000] : [1000, 10_000]) {
   const rawKb = await heapPer(() => raw(agent, url, "slow"))
   const oursKb = await heapPer(() => lean.runtime.runPromise(slowRouter.completions.create(request)))
   out(`| ${inFlight} | ${fixed(rawKb, 2)} | ${fixed(oursKb, 2)} | ${fixed(oursKb - rawKb, 2)} |`)
+  goals.push([
+    `heap per in-flight request above raw, ${inFlight}`,
+    "<= 4 KB",
+    `${fixed(oursKb - rawKb, 1)} KB`,
+    oursKb - rawKb <= 4
+  ])
 }
 if (gc === undefined) out("\n(Run with --expose-gc for exact numbers; `pnpm bench` does.)")
 
@@ -244,6 +266,7 @@ for (const count of [2, 8, 64]) {
   for (let k = 0; k < draws; k++) counts[Router.pickWeighted(models, Math.random())!.i]!++
   const error = Math.max(...models.map((m) => Math.abs(counts[m.i]! / draws - m.weight / total)))
   out(`| ${count} | ${fixed(ns, 0)} | ${fixed(error * 100, 3)} % |`)
+  if (count === 8) goals.push(["weighted pick, 8 models", "< 200 ns", `${fixed(ns, 0)} ns`, ns < 200])
 }
 out()
 out("The pick inside the router goes through Effect's `Random` service; the number above is the")
@@ -276,6 +299,13 @@ const rawF = median(rates.get("raw undici.request")!)
 for (const [name] of contenders)
   out(`| ${name} | ${fixed(median(rates.get(name)!), 0)} | ${fixed(median(rates.get(name)!) / rawF, 2)} |`)
 
+out()
+out("## Targets")
+out()
+out("| target | wanted | measured | met |")
+out("|---|---|---|---|")
+for (const [name, wanted, measured, met] of goals)
+  out(`| ${name} | ${wanted} | ${measured} | ${met ? "yes" : "**no**"} |`)
 out()
 out(`Command: \`pnpm bench\`${quick ? " -- --quick" : ""}. Seeded randomness is not needed here: every`)
 out("variant sees the same simulator and the same workload.")

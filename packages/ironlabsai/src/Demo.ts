@@ -195,9 +195,8 @@ const streamOne = (
       )
     if (live) process.stdout.write("\n")
     else print(`  ${text}`)
-    print(
-      `  Model used: ${model}; first content after ${firstContentAfter ?? "-"} ms, whole answer ${Date.now() - started} ms`
-    )
+    print(`  Model used: ${model}`)
+    print(`  First content after ${firstContentAfter ?? "-"} ms, the whole answer after ${Date.now() - started} ms.`)
   }).pipe(
     Effect.scoped,
     Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),

@@ -22,8 +22,6 @@ describe("Demo", () => {
     assert.strictEqual(lines.filter((l) => l.includes("gpt-4o alone, no retry") && l.includes("answered")).length, 2)
     // The streamed answer came from claude, after gpt-4o's 429 failed over at once.
     assert.include(lines, "  Salt wind on the glass, / the tide keeps its own time.")
-    assert.isTrue(
-      lines.some((l) => l.startsWith("  Model used: anthropic/claude-3-5-haiku-20241022; first content after"))
-    )
+    assert.include(lines, "  Model used: anthropic/claude-3-5-haiku-20241022")
   }, 60_000)
 })
