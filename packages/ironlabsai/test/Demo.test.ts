@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Cause, ConfigProvider, Effect, Exit } from "effect"
 import * as Demo from "../src/Demo.js"
 
 describe("Demo", () => {
@@ -24,4 +24,20 @@ describe("Demo", () => {
     assert.include(lines, "  Salt wind on the glass, / the tide keeps its own time.")
     assert.include(lines, "  Model used: anthropic/claude-3-5-haiku-20241022")
   }, 60_000)
+})
+
+describe("Demo --live", () => {
+  it("without both keys it fails at once with a message naming them, sending nothing", async () => {
+    const lines: Array<string> = []
+    const exit = await Effect.runPromiseExit(
+      Demo.run({ live: true, write: (text) => lines.push(text) }).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-live-test"]])))
+      )
+    )
+    assert.isTrue(Exit.isFailure(exit))
+    if (Exit.isFailure(exit)) {
+      assert.include(Cause.pretty(exit.cause), "--live needs OPENAI_API_KEY and ANTHROPIC_API_KEY")
+    }
+    assert.deepStrictEqual(lines, [])
+  })
 })
