@@ -144,45 +144,49 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (httpClient) => {
-    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-    const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
-    const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
-    const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
-    const post = (key: Redacted.Redacted<string>, body: unknown) =>
-      client.execute(
-        HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(key), "anthropic-version": apiVersion }),
-          HttpClientRequest.acceptJson,
-          HttpClientRequest.bodyUnsafeJson(body)
+  Effect.map(
+    Effect.zip(HttpClient.HttpClient, Effect.serviceOption(Provider.NativeDeadlines)),
+    ([httpClient, native]) => {
+      // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
+      const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+      const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
+      const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
+      const post = (key: Redacted.Redacted<string>, body: unknown) =>
+        client.execute(
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(key), "anthropic-version": apiVersion }),
+            HttpClientRequest.acceptJson,
+            HttpClientRequest.bodyUnsafeJson(body)
+          )
         )
-      )
-    return {
-      complete: ({ model, request }) => {
-        if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-        return ProviderReply.decode(post(apiKey.right, toRequestBody(model.name, request)), {
-          model: model.id,
-          schema: MessageResponse,
-          errorOf,
-          maxBytes: options.maxResponseBytes,
-          apiKey: apiKey.right
-        }).pipe(
-          Provider.withCallSpan("anthropic", model, url),
-          Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now))
-        )
-      },
-      stream: ({ model, request }) => {
-        if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
-        return ProviderReply.stream(post(apiKey.right, { ...toRequestBody(model.name, request), stream: true }), {
-          model: model.id,
-          errorOf,
-          parser: () => eventParser(model),
-          maxBytes: options.maxResponseBytes,
-          apiKey: apiKey.right
-        })
+      return {
+        deadlines: Option.isSome(native) ? "native" : undefined,
+        complete: ({ model, request }) => {
+          if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
+          return ProviderReply.decode(post(apiKey.right, toRequestBody(model.name, request)), {
+            model: model.id,
+            schema: MessageResponse,
+            errorOf,
+            maxBytes: options.maxResponseBytes,
+            apiKey: apiKey.right
+          }).pipe(
+            Provider.withCallSpan("anthropic", model, url),
+            Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now))
+          )
+        },
+        stream: ({ model, request }) => {
+          if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
+          return ProviderReply.stream(post(apiKey.right, { ...toRequestBody(model.name, request), stream: true }), {
+            model: model.id,
+            errorOf,
+            parser: () => eventParser(model),
+            maxBytes: options.maxResponseBytes,
+            apiKey: apiKey.right
+          })
+        }
       }
     }
-  })
+  )
 
 /**
  * The events of Anthropic's stream that carry something; `ping`,

@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, FiberRef, Layer, Option, Redacted } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as ModelId from "./ModelId.js"
@@ -48,7 +49,34 @@ export interface Provider {
    * cleanly) when the wire's end event does not arrive.
    */
   readonly stream: (call: CallRequest) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>
+  /**
+   * `"native"` when the provider's HTTP stack enforces `currentDeadline` itself
+   * (it aborts the request when the deadline passes): the router then skips the
+   * fiber and timer of `Effect.timeout` for each attempt.
+   */
+  readonly deadlines?: "native" | undefined
 }
+
+/**
+ * The deadline of the attempt in flight, in epoch millis, for a stack with
+ * native deadlines. The router sets it around `complete`.
+ *
+ * @since 0.1.0
+ * @category deadlines
+ */
+export const currentDeadline: FiberRef.FiberRef<number | undefined> = globalValue(
+  "ironlabsai/Provider/currentDeadline",
+  () => FiberRef.unsafeMake<number | undefined>(undefined)
+)
+
+/**
+ * Provided by an HTTP client layer that enforces `currentDeadline` (as
+ * `UndiciHttpClient.layer` does), so providers built on it can say so.
+ *
+ * @since 0.1.0
+ * @category deadlines
+ */
+export class NativeDeadlines extends Context.Tag("ironlabsai/NativeDeadlines")<NativeDeadlines, true>() {}
 
 /**
  * Wraps one provider call in a client span named `ironlabsai.provider.call`,

@@ -32,7 +32,7 @@ import {
 } from "effect"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
-import type * as Provider from "./Provider.js"
+import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
 import { AllModelsFailed, DeadlineExceeded, StreamInterrupted } from "./RoutingError.js"
@@ -268,17 +268,39 @@ const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
     description: `${what} within ${Duration.format(model.timeout)}`
   })
 
-/** One attempt, under the model's own timeout, which interrupts (and so aborts) the call. */
+/**
+ * One attempt, under the model's own timeout, which aborts the call. A stack
+ * with native deadlines gets the deadline through `Provider.currentDeadline`
+ * and aborts the request itself; any other provider runs under
+ * `Effect.timeoutFail`, which interrupts it. Either way a late attempt fails
+ * with `Timeout`.
+ */
 const callModel = (
   model: Reliability.ModelPlan,
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest
 ): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
-  Effect.flatMap(prepare(model, providers, request), ([provider, call]) =>
-    provider
-      .complete(call)
-      .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
-  )
+  Effect.flatMap(prepare(model, providers, request), ([provider, call]) => {
+    if (provider.deadlines !== "native") {
+      return provider
+        .complete(call)
+        .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
+    }
+    return Effect.flatMap(Clock.currentTimeMillis, (start) => {
+      const deadline = start + Duration.toMillis(model.timeout)
+      return provider.complete(call).pipe(
+        Effect.locally(Provider.currentDeadline, deadline),
+        // The stack aborted the request at the deadline: what it reports is a timeout.
+        Effect.catchIf(
+          (error) => error.reason === "Transport",
+          (error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.fail(now >= deadline ? timedOut(model, "no answer")() : error)
+            )
+        )
+      )
+    })
+  })
 
 /**
  * One streamed attempt, up to its commit: reads the preamble until a chunk

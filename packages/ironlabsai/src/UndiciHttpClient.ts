@@ -29,9 +29,9 @@ import {
   HttpIncomingMessage,
   UrlParams
 } from "@effect/platform"
-import type { ProviderReply } from "@ironlabsai/core"
+import { Provider, type ProviderReply } from "@ironlabsai/core"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Inspectable, Layer, Option, type Stream } from "effect"
+import { Effect, FiberRef, Inspectable, Layer, Option, type Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
 
 /**
@@ -51,41 +51,62 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
       }
       const body = bodyOf(request)
       if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
-      return Effect.tryPromise({
-        try: (signal) =>
-          dispatcher.request({
-            origin: url.right.origin,
-            path: url.right.pathname + url.right.search,
-            method: request.method,
-            headers: request.headers,
-            body,
-            signal,
-            // Deadlines belong to Effect.timeout; undici's own would race them.
-            headersTimeout: 0,
-            bodyTimeout: 0
-          }),
-        catch: (cause) => new HttpClientError.RequestError({ request, reason: "Transport", cause })
-      }).pipe(Effect.map((source): HttpClientResponse.HttpClientResponse => new UndiciResponse(request, source)))
+      return Effect.flatMap(FiberRef.get(Provider.currentDeadline), (deadline) =>
+        Effect.tryPromise({
+          try: (interrupted) => {
+            const signal = withDeadline(interrupted, deadline)
+            return dispatcher.request({
+              origin: url.right.origin,
+              path: url.right.pathname + url.right.search,
+              method: request.method,
+              headers: request.headers,
+              body,
+              signal,
+              // Deadlines belong to Effect.timeout; undici's own would race them.
+              headersTimeout: 0,
+              bodyTimeout: 0
+            })
+          },
+          catch: (cause) => new HttpClientError.RequestError({ request, reason: "Transport", cause })
+        }).pipe(
+          Effect.map((source): HttpClientResponse.HttpClientResponse => new UndiciResponse(request, source, deadline))
+        )
+      )
     }),
     Effect.succeed
   )
 
 /**
- * The client over its own undici `Agent`, closed with the layer.
+ * The client over its own undici `Agent`, closed with the layer, and the
+ * `NativeDeadlines` marker: it enforces `Provider.currentDeadline` itself.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
-  HttpClient.HttpClient,
-  Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => new Agent({ keepAliveTimeout: 4_000 })),
-      (agent) => Effect.promise(() => agent.destroy())
-    ),
-    make
-  )
+export const layer: Layer.Layer<HttpClient.HttpClient | Provider.NativeDeadlines> = Layer.merge(
+  Layer.scoped(
+    HttpClient.HttpClient,
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => new Agent({ keepAliveTimeout: 4_000 })),
+        (agent) => Effect.promise(() => agent.destroy())
+      ),
+      make
+    )
+  ),
+  // This client enforces the attempt deadline itself: providers built on it tell the router so.
+  Layer.succeed(Provider.NativeDeadlines, true)
 )
+
+/**
+ * The signal that aborts a request: interruption, or the attempt's deadline
+ * when the router passed one down (`Provider.currentDeadline`). One timer in
+ * undici's hands instead of a fiber and a timer per attempt.
+ */
+const withDeadline = (interrupted: AbortSignal, deadline: number | undefined): AbortSignal =>
+  deadline === undefined
+    ? interrupted
+    : AbortSignal.any([interrupted, AbortSignal.timeout(Math.max(0, deadline - Date.now()))])
 
 const bodyOf = (
   request: HttpClientRequest.HttpClientRequest
@@ -112,7 +133,9 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
-    private readonly source: Dispatcher.ResponseData
+    private readonly source: Dispatcher.ResponseData,
+    /** The attempt's deadline (epoch millis) when the router handed one down: it bounds the body too. */
+    private readonly deadline: number | undefined
   ) {
     super()
     // An error after the consumer stopped reading must not become an uncaught exception.
@@ -156,7 +179,8 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   readCapped(maxBytes: number): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
     const body = this.source.body
     return Effect.tryPromise({
-      try: async (signal) => {
+      try: async (interrupted) => {
+        const signal = withDeadline(interrupted, this.deadline)
         const destroy = () => body.destroy()
         signal.addEventListener("abort", destroy, { once: true })
         try {
