@@ -31,7 +31,7 @@ import {
 } from "@effect/platform"
 import { Provider, type ProviderReply } from "@ironlabsai/core"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, FiberRef, Inspectable, Layer, Option, type Stream } from "effect"
+import { Effect, FiberRef, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
 
 /**
@@ -54,23 +54,29 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
       return Effect.flatMap(FiberRef.get(Provider.currentDeadline), (deadline) =>
         Effect.tryPromise({
           try: (interrupted) => {
-            const signal = withDeadline(interrupted, deadline)
-            return dispatcher.request({
-              origin: url.right.origin,
-              path: url.right.pathname + url.right.search,
-              method: request.method,
-              headers: request.headers,
-              body,
-              signal,
-              // Deadlines belong to Effect.timeout; undici's own would race them.
-              headersTimeout: 0,
-              bodyTimeout: 0
-            })
+            const guard = abortOn(interrupted, deadline)
+            return dispatcher
+              .request({
+                origin: url.right.origin,
+                path: url.right.pathname + url.right.search,
+                method: request.method,
+                headers: request.headers,
+                body,
+                signal: guard.signal,
+                // Deadlines belong to the router (Effect.timeout, or the signal above); undici's own would race them.
+                headersTimeout: 0,
+                bodyTimeout: 0
+              })
+              .then(
+                (source) => new UndiciResponse(request, source, guard.release),
+                (error) => {
+                  guard.release()
+                  throw error
+                }
+              )
           },
           catch: (cause) => new HttpClientError.RequestError({ request, reason: "Transport", cause })
-        }).pipe(
-          Effect.map((source): HttpClientResponse.HttpClientResponse => new UndiciResponse(request, source, deadline))
-        )
+        })
       )
     }),
     Effect.succeed
@@ -99,14 +105,30 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Provider.NativeDeadlines
 )
 
 /**
- * The signal that aborts a request: interruption, or the attempt's deadline
- * when the router passed one down (`Provider.currentDeadline`). One timer in
- * undici's hands instead of a fiber and a timer per attempt.
+ * The signal that aborts a request, headers and body: interruption, or the
+ * attempt's deadline when the router passed one down
+ * (`Provider.currentDeadline`). One plain timer instead of a fiber and a timer
+ * per attempt; `release` clears it once the body is read.
  */
-const withDeadline = (interrupted: AbortSignal, deadline: number | undefined): AbortSignal =>
-  deadline === undefined
-    ? interrupted
-    : AbortSignal.any([interrupted, AbortSignal.timeout(Math.max(0, deadline - Date.now()))])
+const abortOn = (
+  interrupted: AbortSignal,
+  deadline: number | undefined
+): { readonly signal: AbortSignal; readonly release: () => void } => {
+  if (deadline === undefined) return { signal: interrupted, release: () => {} }
+  const controller = new AbortController()
+  const abort = () => controller.abort()
+  const timer = setTimeout(abort, Math.max(0, deadline - Date.now()))
+  // A body nobody reads must not keep the process alive until the deadline.
+  timer.unref()
+  interrupted.addEventListener("abort", abort, { once: true })
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer)
+      interrupted.removeEventListener("abort", abort)
+    }
+  }
+}
 
 const bodyOf = (
   request: HttpClientRequest.HttpClientRequest
@@ -134,8 +156,8 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
     private readonly source: Dispatcher.ResponseData,
-    /** The attempt's deadline (epoch millis) when the router handed one down: it bounds the body too. */
-    private readonly deadline: number | undefined
+    /** Clears the attempt's deadline timer, once the body has been read or given up. */
+    private readonly release: () => void
   ) {
     super()
     // An error after the consumer stopped reading must not become an uncaught exception.
@@ -168,7 +190,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     return NodeStream.fromReadable(
       () => this.source.body,
       (cause) => this.decodeError(cause)
-    )
+    ).pipe(Stream.ensuring(Effect.sync(this.release)))
   }
 
   /**
@@ -179,8 +201,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   readCapped(maxBytes: number): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
     const body = this.source.body
     return Effect.tryPromise({
-      try: async (interrupted) => {
-        const signal = withDeadline(interrupted, this.deadline)
+      try: async (signal) => {
         const destroy = () => body.destroy()
         signal.addEventListener("abort", destroy, { once: true })
         try {
@@ -197,6 +218,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
           return { bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false }
         } finally {
           signal.removeEventListener("abort", destroy)
+          this.release()
         }
       },
       catch: (cause) => this.decodeError(cause)
@@ -204,7 +226,9 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return Effect.tryPromise({ try: () => this.source.body.text(), catch: (cause) => this.decodeError(cause) })
+    return Effect.tryPromise({ try: () => this.source.body.text(), catch: (cause) => this.decodeError(cause) }).pipe(
+      Effect.ensuring(Effect.sync(this.release))
+    )
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
@@ -214,7 +238,10 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
-    return Effect.tryPromise({ try: () => this.source.body.arrayBuffer(), catch: (cause) => this.decodeError(cause) })
+    return Effect.tryPromise({
+      try: () => this.source.body.arrayBuffer(),
+      catch: (cause) => this.decodeError(cause)
+    }).pipe(Effect.ensuring(Effect.sync(this.release)))
   }
 
   get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
