@@ -171,7 +171,12 @@ const runPlan = <A, R>(
       remaining = remaining.filter((m) => m !== model)
       const once = recordAttempt(attempt(model), model.model.id, attempts)
       const result = yield* Effect.either(
-        Effect.retry(once, retrySchedule(model, { cap, deadlineAt: options.deadlineAt }))
+        // Most attempts succeed: the schedule is built, and the retry driver started, only after a failure.
+        Effect.catchAll(once, (first) =>
+          ProviderError.isRetryable(first) && model.maxRetries > 0
+            ? Effect.retry(failFirst(first, once), retrySchedule(model, { cap, deadlineAt: options.deadlineAt }))
+            : Effect.fail(first)
+        )
       )
       if (result._tag === "Right") return { model, value: result.right }
     }
@@ -209,6 +214,16 @@ export const retrySchedule = (
       )
     )
   )
+
+/** `effect`, except that its first run fails with `first` (which already happened): so a schedule sees it as its first input. */
+const failFirst = <A, E, R>(first: E, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let replayed = false
+  return Effect.suspend(() => {
+    if (replayed) return effect
+    replayed = true
+    return Effect.fail(first)
+  })
+}
 
 /**
  * Picks a model from `models` by weight, given a uniform `random` in [0, 1).
