@@ -84,7 +84,9 @@ export const route = (
     // The trace of this request only: appended as attempts end, read by the errors.
     const attempts: Array<Attempt.Attempt> = []
     return withDeadline(options, attempts, (deadlineAt) =>
-      runPlan(plan, attempts, { ...options, deadlineAt }, (model) => callModel(model, providers, request))
+      runPlan(plan, attempts, { ...options, deadlineAt }, (model, startedAt) =>
+        callModel(model, providers, request, startedAt)
+      )
     ).pipe(Effect.map(({ model, value }) => ({ ...value, model: model.model.id, attempts: [...attempts] })))
   })
 
@@ -160,7 +162,8 @@ const runPlan = <A, R>(
   plan: Reliability.Plan,
   attempts: Array<Attempt.Attempt>,
   options: Options & { readonly deadlineAt: number | undefined },
-  attempt: (model: Reliability.ModelPlan) => Effect.Effect<A, ProviderError.ProviderError, R>
+  /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
+  attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>
 ): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> =>
   Effect.gen(function* () {
     const cap = Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap)
@@ -169,7 +172,7 @@ const runPlan = <A, R>(
       const model = yield* pickNext(plan._tag, remaining)
       if (model === undefined) return yield* new AllModelsFailed({ attempts: [...attempts] })
       remaining = remaining.filter((m) => m !== model)
-      const once = recordAttempt(attempt(model), model.model.id, attempts)
+      const once = recordAttempt((startedAt) => attempt(model, startedAt), model.model.id, attempts)
       const result = yield* Effect.either(
         // Most attempts succeed: the schedule is built, and the retry driver started, only after a failure.
         Effect.catchAll(once, (first) =>
@@ -293,7 +296,8 @@ const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
 const callModel = (
   model: Reliability.ModelPlan,
   providers: Provider.Registry,
-  request: ChatCompletion.ChatCompletionRequest
+  request: ChatCompletion.ChatCompletionRequest,
+  startedAt: number
 ): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
   Effect.flatMap(prepare(model, providers, request), ([provider, call]) => {
     if (provider.deadlines !== "native") {
@@ -301,20 +305,18 @@ const callModel = (
         .complete(call)
         .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
     }
-    return Effect.flatMap(Clock.currentTimeMillis, (start) => {
-      const deadline = start + Duration.toMillis(model.timeout)
-      return provider.complete(call).pipe(
-        Effect.locally(Provider.currentDeadline, deadline),
-        // The stack aborted the request at the deadline: what it reports is a timeout.
-        Effect.catchIf(
-          (error) => error.reason === "Transport",
-          (error) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Effect.fail(now >= deadline ? timedOut(model, "no answer")() : error)
-            )
-        )
+    const deadline = startedAt + Duration.toMillis(model.timeout)
+    return provider.complete(call).pipe(
+      Effect.locally(Provider.currentDeadline, deadline),
+      // The stack aborted the request at the deadline: what it reports is a timeout.
+      Effect.catchIf(
+        (error) => error.reason === "Transport",
+        (error) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.fail(now >= deadline ? timedOut(model, "no answer")() : error)
+          )
       )
-    })
+    )
   })
 
 /**
@@ -359,9 +361,9 @@ const openStream = (
     )
   })
 
-/** Appends each finished attempt (not an interrupted one) to the trace. */
+/** Runs one attempt with its start time, and appends it to the trace when it ends (an interrupted one is not). */
 const recordAttempt = <A, R>(
-  effect: Effect.Effect<A, ProviderError.ProviderError, R>,
+  effect: (startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
   model: string,
   attempts: Array<Attempt.Attempt>
 ): Effect.Effect<A, ProviderError.ProviderError, R> =>
@@ -371,5 +373,5 @@ const recordAttempt = <A, R>(
         const duration = Duration.millis(end - start)
         attempts.push(error ? { model, outcome: "failure", duration, error } : { model, outcome: "success", duration })
       })
-    return Effect.tapBoth(effect, { onFailure: record, onSuccess: () => record() })
+    return Effect.tapBoth(effect(start), { onFailure: record, onSuccess: () => record() })
   })
