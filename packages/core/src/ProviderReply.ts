@@ -102,19 +102,34 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
   call.pipe(
     Effect.mapError((error) => transport(options.model, error.message)),
     Effect.flatMap((reply) => {
-      const redact = redactor(options.apiKey)
-      const ok = reply.status >= 200 && reply.status < 300
-      const text = ok
-        ? readBody(reply, options)
-        : readBody(reply, { ...options, maxBytes: maxErrorBodyBytes, truncate: true })
-      return Effect.flatMap(text, (text) =>
-        ok
-          ? decodeSuccess(text, redact, options)
-          : Effect.flip(
-              failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text: redact(text) })
-            )
-      )
+      if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
+      return Effect.flatMap(readBody(reply, options), (text) => decodeSuccess(text, redactor(options.apiKey), options))
     })
+  )
+
+/**
+ * A non-2xx reply as the error it means: the first 64 KiB of its body, with
+ * any echoed key cut out, classified by status and error type.
+ */
+const rejected = <E extends { readonly message: string }>(
+  reply: RawReply<E>,
+  options: {
+    readonly model: string
+    readonly errorOf: ErrorOf
+    readonly apiKey?: Redacted.Redacted<string> | undefined
+  }
+): Effect.Effect<never, ProviderError.ProviderError> =>
+  readBody(reply, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
+    Effect.flatMap((text) =>
+      Effect.flip(
+        failure({
+          ...options,
+          status: reply.status,
+          header: (name) => reply.headers[name],
+          text: redactor(options.apiKey)(text)
+        })
+      )
+    )
   )
 
 /**
@@ -225,17 +240,9 @@ export const stream = <E1 extends { readonly message: string }, E2 extends { rea
     call.pipe(
       Effect.mapError((error) => transport(options.model, error.message)),
       Effect.flatMap((reply) => {
+        if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
         const body = decompress(reply, options.model)
         const redact = redactor(options.apiKey)
-        if (reply.status < 200 || reply.status >= 300) {
-          return readText(body, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
-            Effect.flatMap((text) =>
-              Effect.flip(
-                failure({ ...options, status: reply.status, header: (name) => reply.headers[name], text: redact(text) })
-              )
-            )
-          )
-        }
         return Effect.succeed(
           Stream.suspend(() => {
             const parse = options.parser()
