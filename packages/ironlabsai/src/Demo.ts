@@ -159,10 +159,7 @@ const streamingEndpoints = Effect.suspend(() =>
               chunkInterval: 60
             }
     }),
-    (sim) => ({
-      openai: { apiKey: "sk-demo", baseURL: sim.openaiBaseUrl },
-      anthropic: { apiKey: "sk-demo", baseURL: sim.anthropicBaseUrl }
-    })
+    endpointsOf
   )
 )
 
@@ -211,12 +208,15 @@ const checkLiveKeys = Effect.gen(function* () {
 })
 
 /** A fresh simulator on a bad day, for one scenario; its clock starts now. */
-const simulatedEndpoints = Effect.suspend(() =>
-  Effect.map(Simulator.make({ handler: badDay() }), (sim) => ({
+const simulatedEndpoints = Effect.suspend(() => Effect.map(Simulator.make({ handler: badDay() }), endpointsOf))
+
+/** Both providers pointed at a simulator. */
+function endpointsOf(sim: Simulator.Simulator): DefaultProviders.Options {
+  return {
     openai: { apiKey: "sk-demo", baseURL: sim.openaiBaseUrl },
     anthropic: { apiKey: "sk-demo", baseURL: sim.anthropicBaseUrl }
-  }))
-)
+  }
+}
 
 /**
  * The simulator's profile: a log-normal latency per model, random faults, and
