@@ -148,35 +148,36 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     Effect.zip(HttpClient.HttpClient, Effect.serviceOption(Provider.NativeDeadlines)),
     ([httpClient, native]) => {
       // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-      const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+      const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
       const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
       const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
-      const post = (key: Redacted.Redacted<string>, body: unknown) =>
-        client.execute(
-          HttpClientRequest.post(url).pipe(
-            HttpClientRequest.setHeaders({ "x-api-key": Redacted.value(key), "anthropic-version": apiVersion }),
-            HttpClientRequest.acceptJson,
-            HttpClientRequest.bodyUnsafeJson(body)
-          )
-        )
+      // Built once: each call only adds its body.
+      const head = HttpClientRequest.post(url).pipe(
+        HttpClientRequest.setHeaders({
+          "x-api-key": Either.isRight(apiKey) ? Redacted.value(apiKey.right) : "",
+          "anthropic-version": apiVersion
+        }),
+        HttpClientRequest.acceptJson
+      )
+      const post = (client: HttpClient.HttpClient, body: unknown) =>
+        client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
       return {
         deadlines: Option.isSome(native) ? "native" : undefined,
         complete: ({ model, request }) => {
           if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-          return ProviderReply.decode(post(apiKey.right, toRequestBody(model.name, request)), {
-            model: model.id,
-            schema: MessageResponse,
-            errorOf,
-            maxBytes: options.maxResponseBytes,
-            apiKey: apiKey.right
-          }).pipe(
-            Provider.withCallSpan("anthropic", model, url),
-            Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now))
-          )
+          return Provider.withCallSpan({ system: "anthropic", model, url }, (traced) =>
+            ProviderReply.decode(post(traced ? quiet : httpClient, toRequestBody(model.name, request)), {
+              model: model.id,
+              schema: MessageResponse,
+              errorOf,
+              maxBytes: options.maxResponseBytes,
+              apiKey: apiKey.right
+            })
+          ).pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
         },
         stream: ({ model, request }) => {
           if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
-          return ProviderReply.stream(post(apiKey.right, { ...toRequestBody(model.name, request), stream: true }), {
+          return ProviderReply.stream(post(quiet, { ...toRequestBody(model.name, request), stream: true }), {
             model: model.id,
             errorOf,
             parser: () => eventParser(model),

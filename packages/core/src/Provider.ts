@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, FiberRef, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, FiberRef, Layer, Option, Redacted, Tracer } from "effect"
+import * as DefaultServices from "effect/DefaultServices"
 import { globalValue } from "effect/GlobalValue"
 import type { Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
@@ -79,28 +80,42 @@ export const currentDeadline: FiberRef.FiberRef<number | undefined> = globalValu
 export class NativeDeadlines extends Context.Tag("ironlabsai/NativeDeadlines")<NativeDeadlines, true>() {}
 
 /**
- * Wraps one provider call in a client span named `ironlabsai.provider.call`,
- * with the provider, the wire model and the URL (never a header). Providers use
- * it in place of their HTTP client's span, whose exit keeps the request with
- * its key header.
+ * Runs one provider call in a client span named `ironlabsai.provider.call`,
+ * with the provider, the wire model and the URL (never a header).
+ *
+ * The span is made only when someone can see it: a tracer is installed
+ * (`Layer.setTracer`, `@effect/opentelemetry`) and tracing is not turned off
+ * (`Effect.withTracerEnabled(false)`). Effect's built-in tracer exports
+ * nothing, and a span costs more than the rest of the call's bookkeeping.
+ * `call` is told which: when traced, it must turn its HTTP client's own span
+ * off (`HttpClient.withTracerDisabledWhen`), because the platform's span keeps
+ * the request, key header included, in its exit.
  *
  * @since 0.1.0
  * @category tracing
  */
-export const withCallSpan =
-  (system: string, model: ModelId.ModelId, url: string) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.withSpan(effect, "ironlabsai.provider.call", {
+export const withCallSpan = <A, E, R>(
+  span: { readonly system: string; readonly model: ModelId.ModelId; readonly url: string },
+  call: (traced: boolean) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) => {
+    const tracer = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer)
+    if (tracer === builtInTracer || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) return call(false)
+    return Effect.withSpan(call(true), "ironlabsai.provider.call", {
       kind: "client",
       // A stack trace per call costs more than the rest of the span; the attributes say where it came from.
       captureStackTrace: false,
       attributes: {
-        "gen_ai.system": system,
-        "gen_ai.request.model": model.name,
-        "ironlabsai.model": model.id,
-        "url.full": url
+        "gen_ai.system": span.system,
+        "gen_ai.request.model": span.model.name,
+        "ironlabsai.model": span.model.id,
+        "url.full": span.url
       }
     })
+  })
+
+/** The tracer every fiber has until one is installed: it keeps its spans to itself. */
+const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
 
 /**
  * Providers by the prefix of a model id (`openai`, `anthropic`, ...).

@@ -99,13 +99,14 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
     readonly apiKey?: Redacted.Redacted<string> | undefined
   }
 ): Effect.Effect<A, ProviderError.ProviderError> =>
-  call.pipe(
-    Effect.mapError((error) => transport(options.model, error.message)),
-    Effect.flatMap((reply) => {
+  // One `matchEffect` per step rather than `mapError` + `flatMap`: this runs on every call.
+  Effect.matchEffect(call, {
+    onFailure: (error) => Effect.fail(transport(options.model, error.message)),
+    onSuccess: (reply) => {
       if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
       return Effect.flatMap(readBody(reply, options), (text) => decodeSuccess(text, redactor(options.apiKey), options))
-    })
-  )
+    }
+  })
 
 /**
  * A non-2xx reply as the error it means: the first 64 KiB of its body, with
@@ -145,9 +146,9 @@ const readBody = <E extends { readonly message: string }>(
     return readText(decompress(reply, options.model), options)
   }
   const maxBytes = options.maxBytes ?? defaultMaxResponseBytes
-  return reply.readCapped(maxBytes).pipe(
-    Effect.mapError((error) => transport(options.model, `body cut off: ${error.message}`)),
-    Effect.flatMap(({ bytes, truncated }) =>
+  return Effect.matchEffect(reply.readCapped(maxBytes), {
+    onFailure: (error) => Effect.fail(transport(options.model, `body cut off: ${error.message}`)),
+    onSuccess: ({ bytes, truncated }) =>
       truncated && !options.truncate
         ? Effect.fail(
             ProviderError.ProviderError.fromReason({
@@ -156,10 +157,12 @@ const readBody = <E extends { readonly message: string }>(
               description: `response body over ${maxBytes} bytes`
             })
           )
-        : Effect.succeed(new TextDecoder().decode(bytes))
-    )
-  )
+        : Effect.succeed(utf8.decode(bytes))
+  })
 }
+
+/** Stateless without `{ stream: true }`, so one serves every body. */
+const utf8 = new TextDecoder()
 
 /** Cuts a secret out of provider text, before any of it is excerpted or truncated. */
 const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) => {
@@ -176,23 +179,24 @@ const decodeSuccess = <A, I>(
   raw: string,
   redact: (text: string) => string,
   options: { readonly model: string; readonly schema: Schema.Schema<A, I>; readonly errorOf: ErrorOf }
-): Effect.Effect<A, ProviderError.ProviderError> =>
-  Effect.catchIf(
-    decodeJson(options.schema, raw, options.model),
-    (error) => error.reason === "MalformedResponse",
-    () => {
-      // Only the failure path pays for redaction: its descriptions quote the body.
-      const text = redact(raw)
-      // Decoding the redacted text again yields the same complaint, quoting no key.
-      const malformed = Effect.flatMap(decodeJson(options.schema, text, options.model), () =>
-        Effect.fail(ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: options.model }))
-      )
-      const json = parseJson(text)
-      const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
-      if (embedded.type === undefined && embedded.message === undefined) return malformed
-      return Effect.fail(embeddedError(options.model, embedded, "in a 2xx body"))
-    }
+): Effect.Effect<A, ProviderError.ProviderError> => {
+  const decoded = decodeJsonEither(options.schema, raw, options.model)
+  if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
+  // Only the failure path pays for redaction: its descriptions quote the body.
+  const text = redact(raw)
+  const json = parseJson(text)
+  const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
+  if (embedded.type !== undefined || embedded.message !== undefined) {
+    return Effect.fail(embeddedError(options.model, embedded, "in a 2xx body"))
+  }
+  // Decoding the redacted text again yields the same complaint, quoting no key.
+  const again = decodeJsonEither(options.schema, text, options.model)
+  return Effect.fail(
+    Either.isLeft(again)
+      ? again.left
+      : ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: options.model })
   )
+}
 
 /**
  * What a wire makes of one server-sent event: chunks to pass on, `Done` for
@@ -403,17 +407,22 @@ export const decodeJson = <A, I>(
   schema: Schema.Schema<A, I>,
   text: string,
   model: string
-): Effect.Effect<A, ProviderError.ProviderError> => {
+): Effect.Effect<A, ProviderError.ProviderError> => decodeJsonEither(schema, text, model)
+
+/** `decodeJson`, synchronously. */
+const decodeJsonEither = <A, I>(
+  schema: Schema.Schema<A, I>,
+  text: string,
+  model: string
+): Either.Either<A, ProviderError.ProviderError> => {
   const malformed = (description: string) =>
     ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
   const json = parseJson(text)
-  if (Option.isNone(json)) return Effect.fail(malformed(`body is not JSON: ${JSON.stringify(text.slice(0, 80))}`))
-  return Schema.decodeUnknown(schema)(json.value).pipe(
-    Effect.mapError((error) => {
-      const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      return malformed(`unexpected body: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "?"}`)
-    })
-  )
+  if (Option.isNone(json)) return Either.left(malformed(`body is not JSON: ${JSON.stringify(text.slice(0, 80))}`))
+  return Either.mapLeft(Schema.decodeUnknownEither(schema)(json.value), (error) => {
+    const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
+    return malformed(`unexpected body: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "?"}`)
+  })
 }
 
 /**

@@ -17,19 +17,23 @@
  * @since 0.1.0
  */
 import {
+  Cause,
   Chunk,
   Clock,
+  Context,
   Duration,
   Effect,
   Either,
   ExecutionStrategy,
   Exit,
+  FiberRef,
   Option,
   Random,
   Schedule,
   Scope,
   Stream
 } from "effect"
+import * as DefaultServices from "effect/DefaultServices"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
 import * as Provider from "./Provider.js"
@@ -157,6 +161,9 @@ const withDeadline = <A, E, R>(
  * Picks models until one attempt succeeds: each model retried on its own
  * schedule, then failover (chain order, or a fresh weighted draw among the
  * models not yet tried). Finished attempts are appended to `attempts`.
+ *
+ * Written as plain recursion over `flatMap`/`catchAll`, not a generator: this
+ * is the hot path, and every Effect step here is paid on every request.
  */
 const runPlan = <A, R>(
   plan: Reliability.Plan,
@@ -164,26 +171,32 @@ const runPlan = <A, R>(
   options: Options & { readonly deadlineAt: number | undefined },
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
   attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>
-): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> =>
-  Effect.gen(function* () {
-    const cap = Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap)
-    let remaining = plan.models
-    for (;;) {
-      const model = yield* pickNext(plan._tag, remaining)
-      if (model === undefined) return yield* new AllModelsFailed({ attempts: [...attempts] })
-      remaining = remaining.filter((m) => m !== model)
+): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> => {
+  const budget = {
+    cap: Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap),
+    deadlineAt: options.deadlineAt
+  }
+  const from = (
+    remaining: ReadonlyArray<Reliability.ModelPlan>
+  ): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> =>
+    Effect.flatMap(pickNext(plan._tag, remaining), (model) => {
+      if (model === undefined) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
       const once = recordAttempt((startedAt) => attempt(model, startedAt), model.model.id, attempts)
-      const result = yield* Effect.either(
+      return Effect.catchAll(
+        Effect.map(once, (value) => ({ model, value })),
         // Most attempts succeed: the schedule is built, and the retry driver started, only after a failure.
-        Effect.catchAll(once, (first) =>
-          ProviderError.isRetryable(first) && model.maxRetries > 0
-            ? Effect.retry(failFirst(first, once), retrySchedule(model, { cap, deadlineAt: options.deadlineAt }))
-            : Effect.fail(first)
-        )
+        (first) => {
+          const next = from(remaining.filter((m) => m !== model))
+          if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return next
+          return Effect.retry(failFirst(first, once), retrySchedule(model, budget)).pipe(
+            Effect.map((value) => ({ model, value })),
+            Effect.catchAll(() => next)
+          )
+        }
       )
-      if (result._tag === "Right") return { model, value: result.right }
-    }
-  })
+    })
+  return from(plan.models)
+}
 
 /**
  * The retry policy of one model: `backoff * 2^(k-1)` jittered by [0.8, 1.2]
@@ -306,18 +319,39 @@ const callModel = (
         .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
     }
     const deadline = startedAt + Duration.toMillis(model.timeout)
-    return provider.complete(call).pipe(
-      Effect.locally(Provider.currentDeadline, deadline),
-      // The stack aborted the request at the deadline: what it reports is a timeout.
-      Effect.catchIf(
-        (error) => error.reason === "Transport",
-        (error) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.fail(now >= deadline ? timedOut(model, "no answer")() : error)
-          )
-      )
-    )
+    return withNativeDeadline(provider.complete(call), deadline, model)
   })
+
+/**
+ * `effect` with `Provider.currentDeadline` set to `deadline` for its
+ * duration: `Effect.locally`, in fewer steps (this runs once per attempt).
+ * What the stack fails with once the deadline has passed is a timeout: it
+ * aborted the request.
+ */
+const withNativeDeadline = <A, R>(
+  effect: Effect.Effect<A, ProviderError.ProviderError, R>,
+  deadline: number,
+  model: Reliability.ModelPlan
+): Effect.Effect<A, ProviderError.ProviderError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(FiberRef.getAndSet(Provider.currentDeadline, deadline), (previous) =>
+      Effect.matchCauseEffect(restore(effect), {
+        onFailure: (cause) => {
+          const reset = FiberRef.set(Provider.currentDeadline, previous)
+          const error = Cause.failureOption(cause)
+          if (Option.isNone(error) || error.value.reason !== "Transport")
+            return Effect.zipRight(reset, Effect.failCause(cause))
+          return Effect.zipRight(
+            reset,
+            Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.fail(now >= deadline ? timedOut(model, "no answer")() : error.value)
+            )
+          )
+        },
+        onSuccess: (value) => Effect.as(FiberRef.set(Provider.currentDeadline, previous), value)
+      })
+    )
+  )
 
 /**
  * One streamed attempt, up to its commit: reads the preamble until a chunk
@@ -367,11 +401,20 @@ const recordAttempt = <A, R>(
   model: string,
   attempts: Array<Attempt.Attempt>
 ): Effect.Effect<A, ProviderError.ProviderError, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (start) => {
-    const record = (error?: ProviderError.ProviderError) =>
-      Effect.map(Clock.currentTimeMillis, (end) => {
-        const duration = Duration.millis(end - start)
-        attempts.push(error ? { model, outcome: "failure", duration, error } : { model, outcome: "success", duration })
-      })
-    return Effect.tapBoth(effect(start), { onFailure: record, onSuccess: () => record() })
+  // The clock is read in place (one step, not two service lookups per attempt); it is still the
+  // fiber's `Clock`, so a `TestClock` drives it.
+  Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+    const start = clock.unsafeCurrentTimeMillis()
+    const duration = () => Duration.millis(clock.unsafeCurrentTimeMillis() - start)
+    return Effect.matchEffect(effect(start), {
+      onFailure: (error) => {
+        attempts.push({ model, outcome: "failure", duration: duration(), error })
+        return Effect.fail(error)
+      },
+      onSuccess: (value) => {
+        attempts.push({ model, outcome: "success", duration: duration() })
+        return Effect.succeed(value)
+      }
+    })
   })

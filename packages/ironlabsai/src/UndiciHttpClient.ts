@@ -1,13 +1,16 @@
 /**
- * A lean `HttpClient` over `undici.request`: `@effect/platform`'s interface,
- * with a response body read as undici's async iterator. The platform's own
- * undici client reads bodies through a Node stream adapter that costs a few
- * milliseconds per request on loopback (docs/performance.md); this one keeps
- * the provider call close to raw undici. Any other `HttpClient` still works.
+ * A lean `HttpClient` over undici's `dispatch`: `@effect/platform`'s
+ * interface, with each request driven by one undici handler. There is no
+ * AbortSignal, no Node stream and no promise between undici and the fiber:
+ * the body arrives in the handler and goes straight to whoever reads it.
+ * The platform's own clients cost several times more per request on loopback
+ * (docs/performance.md). Any other `HttpClient` still works.
  *
  * It sends the bodies the providers send (JSON bytes or text); a form or a
  * streamed request body fails with an `Encode` error. Redirects are never
- * followed, and timeouts are left to `Effect.timeout`.
+ * followed, and there is no span (providers trace each call themselves,
+ * without headers). Read or discard each response's body, as with
+ * `undici.request`: an unread body holds its connection.
  *
  * @example
  * import { Layer } from "effect"
@@ -30,54 +33,46 @@ import {
   UrlParams
 } from "@effect/platform"
 import { Provider, type ProviderReply } from "@ironlabsai/core"
-import { NodeStream } from "@effect/platform-node"
-import { Effect, FiberRef, Inspectable, Layer, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
 
 /**
- * A client over `dispatcher` (an undici `Agent` or `Pool`).
+ * A client over `dispatcher` (an undici `Agent`, `Pool` or `Client`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
-  // `makeWith`, not `make`: no span (providers trace each call themselves, without headers), no
-  // wrapper around each response, no finalization registry; interruption aborts through the signal.
+  // `makeWith`, not `make`: no span, no wrapper around each response, no finalization registry.
   HttpClient.makeWith<HttpClientError.HttpClientError, never, HttpClientError.HttpClientError, never>(
     Effect.flatMap((request: HttpClientRequest.HttpClientRequest) => {
-      const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-      if (url._tag === "Left") {
-        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+      const target = targetOf(request)
+      if (Either.isLeft(target)) {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: target.left }))
       }
       const body = bodyOf(request)
       if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
-      return Effect.flatMap(FiberRef.get(Provider.currentDeadline), (deadline) =>
-        Effect.tryPromise({
-          try: (interrupted) => {
-            const guard = abortOn(interrupted, deadline)
-            return dispatcher
-              .request({
-                origin: url.right.origin,
-                path: url.right.pathname + url.right.search,
-                method: request.method,
-                headers: request.headers,
-                body,
-                signal: guard.signal,
-                // Deadlines belong to the router (Effect.timeout, or the signal above); undici's own would race them.
-                headersTimeout: 0,
-                bodyTimeout: 0
-              })
-              .then(
-                (source) => new UndiciResponse(request, source, guard.release),
-                (error) => {
-                  guard.release()
-                  throw error
-                }
-              )
-          },
-          catch: (cause) => new HttpClientError.RequestError({ request, reason: "Transport", cause })
+      return Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((fiber) => {
+        const exchange = new Exchange(request, fiber.getFiberRef(Provider.currentDeadline))
+        return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
+          exchange.onHead = resume
+          dispatcher.dispatch(
+            {
+              origin: target.right.origin,
+              path: target.right.path,
+              method: request.method,
+              headers: request.headers,
+              body,
+              // Deadlines belong to the router (Effect.timeout, or the exchange's timer); undici's would race them.
+              headersTimeout: 0,
+              bodyTimeout: 0
+            },
+            exchange
+          )
+          // Interrupted before the response started: abort, which closes the socket.
+          return Effect.sync(() => exchange.abort())
         })
-      )
+      })
     }),
     Effect.succeed
   )
@@ -104,30 +99,26 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Provider.NativeDeadlines
   Layer.succeed(Provider.NativeDeadlines, true)
 )
 
-/**
- * The signal that aborts a request, headers and body: interruption, or the
- * attempt's deadline when the router passed one down
- * (`Provider.currentDeadline`). One plain timer instead of a fiber and a timer
- * per attempt; `release` clears it once the body is read.
- */
-const abortOn = (
-  interrupted: AbortSignal,
-  deadline: number | undefined
-): { readonly signal: AbortSignal; readonly release: () => void } => {
-  if (deadline === undefined) return { signal: interrupted, release: () => {} }
-  const controller = new AbortController()
-  const abort = () => controller.abort()
-  const timer = setTimeout(abort, Math.max(0, deadline - Date.now()))
-  // A body nobody reads must not keep the process alive until the deadline.
-  timer.unref()
-  interrupted.addEventListener("abort", abort, { once: true })
-  return {
-    signal: controller.signal,
-    release: () => {
-      clearTimeout(timer)
-      interrupted.removeEventListener("abort", abort)
-    }
+interface Target {
+  readonly origin: string
+  readonly path: string
+}
+
+/** Parsed URLs by their text: a provider sends every request to the same one or two. */
+const targets = new Map<string, Target>()
+
+const targetOf = (request: HttpClientRequest.HttpClientRequest): Either.Either<Target, Error> => {
+  const plain = request.urlParams.length === 0 && Option.isNone(request.hash)
+  const known = plain ? targets.get(request.url) : undefined
+  if (known !== undefined) return Either.right(known)
+  const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+  if (Either.isLeft(url)) return Either.left(url.left)
+  const target = { origin: url.right.origin, path: url.right.pathname + url.right.search }
+  if (plain) {
+    if (targets.size >= 256) targets.clear()
+    targets.set(request.url, target)
   }
+  return Either.right(target)
 }
 
 const bodyOf = (
@@ -149,32 +140,151 @@ const bodyOf = (
   })
 }
 
+const maxTimerMillis = 2 ** 31 - 1
+
+/** Body bytes held for a reader that has not come yet; past this, the socket is paused. */
+const highWaterMark = 64 * 1024
+
+/** How a body read ends: every byte, or an error. */
+type Settled = { readonly _tag: "End" } | { readonly _tag: "Error"; readonly cause: unknown }
+
+/**
+ * One request and its response, as undici's handler: the head resumes the
+ * fiber waiting in `execute`, body chunks are queued for (or handed straight
+ * to) the one reader of the body, and the attempt's deadline is one timer.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  /** Resumes `execute` with the response, or with the failure before one. */
+  onHead:
+    | ((effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => void)
+    | undefined
+  response: UndiciResponse | undefined
+  private controller: Dispatcher.DispatchController | undefined
+  private abortedBeforeStart = false
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly chunks: Array<Uint8Array> = []
+  private buffered = 0
+  settled: Settled | undefined
+  /** The reader waiting for more; called on each chunk and at the end. */
+  private wake: (() => void) | undefined
+
+  constructor(
+    readonly request: HttpClientRequest.HttpClientRequest,
+    deadline: number | undefined
+  ) {
+    // Past 2^31-1 ms a Node timer fires at once; a deadline that far away is no deadline, as for Effect's clock.
+    if (deadline !== undefined && deadline - Date.now() <= maxTimerMillis) {
+      this.timer = setTimeout(() => this.abort(), Math.max(0, deadline - Date.now()))
+      // A body nobody reads must not keep the process alive until the deadline.
+      this.timer.unref()
+    }
+  }
+
+  /** Aborts the request (headers or body): undici destroys the socket and reports the error here. */
+  abort(): void {
+    if (this.settled !== undefined) return
+    if (this.controller !== undefined) {
+      this.controller.abort(new Error("aborted"))
+    } else {
+      // Still queued in undici: fail now, and abort it the moment undici starts it.
+      this.abortedBeforeStart = true
+      this.onResponseError(undefined, new Error("aborted before the request was sent"))
+    }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.abortedBeforeStart) controller.abort(new Error("aborted"))
+  }
+
+  onResponseStart(_: Dispatcher.DispatchController, statusCode: number, headers: Record<string, unknown>): void {
+    // 1xx informational responses come first; the final one is what counts.
+    if (statusCode < 200) return
+    this.response = new UndiciResponse(this, statusCode, headers)
+    this.onHead?.(Effect.succeed(this.response))
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Uint8Array): void {
+    this.chunks.push(chunk)
+    this.buffered += chunk.byteLength
+    this.wake?.()
+    if (this.buffered > highWaterMark) controller.pause()
+  }
+
+  onResponseEnd(): void {
+    this.settle({ _tag: "End" })
+  }
+
+  onResponseError(_: Dispatcher.DispatchController | undefined, cause: Error): void {
+    if (this.settled !== undefined) return
+    if (this.response === undefined) {
+      this.onHead?.(
+        Effect.fail(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause }))
+      )
+    }
+    this.settle({ _tag: "Error", cause })
+  }
+
+  private settle(settled: Settled): void {
+    if (this.settled !== undefined) return
+    this.settled = settled
+    clearTimeout(this.timer)
+    this.wake?.()
+  }
+
+  /** Everything queued so far, emptying the queue. */
+  take(): Array<Uint8Array> {
+    const taken = this.chunks.splice(0)
+    this.buffered = 0
+    return taken
+  }
+
+  /**
+   * Lets a paused socket flow again. undici may deliver what it holds before
+   * this returns, waking the reader again: readers call it last, once they
+   * are done with what they took.
+   */
+  flow(): void {
+    if (this.controller?.paused) this.controller.resume()
+  }
+
+  /** Calls `wake` on the next chunk or at the end, until `unwait`. */
+  wait(wake: () => void): void {
+    this.wake = wake
+  }
+
+  unwait(): void {
+    this.wake = undefined
+  }
+}
+
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
 
   constructor(
-    readonly request: HttpClientRequest.HttpClientRequest,
-    private readonly source: Dispatcher.ResponseData,
-    /** Clears the attempt's deadline timer, once the body has been read or given up. */
-    private readonly release: () => void
+    private readonly exchange: Exchange,
+    readonly status: number,
+    private readonly rawHeaders: Record<string, unknown>
   ) {
     super()
-    // An error after the consumer stopped reading must not become an uncaught exception.
-    source.body.on("error", () => {})
   }
 
-  get status(): number {
-    return this.source.statusCode
+  get request(): HttpClientRequest.HttpClientRequest {
+    return this.exchange.request
   }
+
+  private parsedHeaders: Headers.Headers | undefined
 
   get headers(): Headers.Headers {
-    return Headers.fromInput(this.source.headers as Record<string, string | ReadonlyArray<string>>)
+    this.parsedHeaders ??= Headers.fromInput(this.rawHeaders as Record<string, string | ReadonlyArray<string>>)
+    return this.parsedHeaders
   }
 
   get cookies(): Cookies.Cookies {
-    const header = this.source.headers["set-cookie"]
-    return header === undefined ? Cookies.empty : Cookies.fromSetCookie(Array.isArray(header) ? header : [header])
+    const header = this.rawHeaders["set-cookie"]
+    if (typeof header === "string") return Cookies.fromSetCookie([header])
+    return Array.isArray(header) ? Cookies.fromSetCookie(header) : Cookies.empty
   }
 
   get remoteAddress(): Option.Option<string> {
@@ -182,53 +292,77 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   /**
-   * The body as a stream (server-sent events, compressed bodies), through the
-   * platform's Node stream adapter: closing the stream destroys the body even
-   * while a read is pending (an async iterator's `return()` would wait for it).
+   * The body as chunks, as they arrive (server-sent events, compressed
+   * bodies). Closing the stream before the end aborts the request.
    */
   get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
-    return NodeStream.fromReadable(
-      () => this.source.body,
-      (cause) => this.decodeError(cause)
-    ).pipe(Stream.ensuring(Effect.sync(this.release)))
+    const exchange = this.exchange
+    const pull = Effect.async<Chunk.Chunk<Uint8Array>, Option.Option<HttpClientError.ResponseError>>((resume) => {
+      const next = () => {
+        const taken = exchange.take()
+        if (taken.length > 0) resume(Effect.succeed(Chunk.unsafeFromArray(taken)))
+        else if (exchange.settled?._tag === "End") resume(Effect.fail(Option.none()))
+        else if (exchange.settled?._tag === "Error") {
+          resume(Effect.fail(Option.some(this.decodeError(exchange.settled.cause))))
+        } else return false
+        exchange.unwait()
+        exchange.flow()
+        return true
+      }
+      if (!next()) exchange.wait(next)
+      return Effect.sync(() => exchange.unwait())
+    })
+    return Stream.repeatEffectChunkOption(pull).pipe(Stream.ensuring(Effect.sync(() => exchange.abort())))
   }
 
   /**
-   * The body up to `maxBytes`, read straight from undici's iterator: the fast
-   * path `ProviderReply` takes for whole bodies. Past the cap, reading stops and
-   * the body (and its socket) is destroyed.
+   * The body up to `maxBytes`: the fast path `ProviderReply` takes for whole
+   * bodies. Past the cap, reading stops and the request (and its socket) is
+   * aborted; so is it when the read is interrupted.
    */
   readCapped(maxBytes: number): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
-    const body = this.source.body
-    return Effect.tryPromise({
-      try: async (signal) => {
-        const destroy = () => body.destroy()
-        signal.addEventListener("abort", destroy, { once: true })
-        try {
-          const chunks: Array<Uint8Array> = []
-          let size = 0
-          for await (const chunk of body as AsyncIterable<Uint8Array>) {
-            if (size + chunk.byteLength > maxBytes) {
-              chunks.push(chunk.subarray(0, maxBytes - size))
-              return { bytes: Buffer.concat(chunks), truncated: true }
-            }
-            chunks.push(chunk)
-            size += chunk.byteLength
+    const exchange = this.exchange
+    return Effect.async((resume) => {
+      const chunks: Array<Uint8Array> = []
+      let size = 0
+      const next = () => {
+        for (const chunk of exchange.take()) {
+          if (size + chunk.byteLength > maxBytes) {
+            chunks.push(chunk.subarray(0, maxBytes - size))
+            exchange.unwait()
+            exchange.abort()
+            return resume(Effect.succeed({ bytes: Buffer.concat(chunks), truncated: true }))
           }
-          return { bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false }
-        } finally {
-          signal.removeEventListener("abort", destroy)
-          this.release()
+          chunks.push(chunk)
+          size += chunk.byteLength
         }
-      },
-      catch: (cause) => this.decodeError(cause)
+        // Last: it may call `next` again at once with what undici held back.
+        if (exchange.settled === undefined) return exchange.flow()
+        exchange.unwait()
+        if (exchange.settled._tag === "Error") return resume(Effect.fail(this.decodeError(exchange.settled.cause)))
+        resume(
+          Effect.succeed({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false })
+        )
+      }
+      exchange.wait(next)
+      next()
+      return Effect.sync(() => {
+        exchange.unwait()
+        exchange.abort()
+      })
+    })
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+    return Effect.map(this.readCapped(Number.POSITIVE_INFINITY), ({ bytes }) => {
+      const copy = new Uint8Array(bytes.byteLength)
+      copy.set(bytes)
+      return copy.buffer
     })
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return Effect.tryPromise({ try: () => this.source.body.text(), catch: (cause) => this.decodeError(cause) }).pipe(
-      Effect.ensuring(Effect.sync(this.release))
-    )
+    return Effect.map(this.readCapped(Number.POSITIVE_INFINITY), ({ bytes }) => new TextDecoder().decode(bytes))
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
@@ -237,22 +371,17 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     )
   }
 
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
-    return Effect.tryPromise({
-      try: () => this.source.body.arrayBuffer(),
-      catch: (cause) => this.decodeError(cause)
-    }).pipe(Effect.ensuring(Effect.sync(this.release)))
-  }
-
   get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
     return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text)))
   }
 
   get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
-    return Effect.tryPromise({
-      try: () => this.source.body.formData() as Promise<FormData>,
-      catch: (cause) => this.decodeError(cause)
-    })
+    return Effect.flatMap(this.arrayBuffer, (bytes) =>
+      Effect.tryPromise({
+        try: () => new Response(bytes, { headers: this.headers }).formData(),
+        catch: (cause) => this.decodeError(cause)
+      })
+    )
   }
 
   toJSON(): unknown {

@@ -65,34 +65,35 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     Effect.zip(HttpClient.HttpClient, Effect.serviceOption(Provider.NativeDeadlines)),
     ([httpClient, native]) => {
       // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-      const client = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+      const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
       const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
       const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
-      const post = (key: Redacted.Redacted<string>, body: unknown) =>
-        client.execute(
-          HttpClientRequest.post(url).pipe(
-            HttpClientRequest.bearerToken(Redacted.value(key)),
-            HttpClientRequest.acceptJson,
-            HttpClientRequest.bodyUnsafeJson(body)
-          )
-        )
+      // Built once: each call only adds its body.
+      const head = HttpClientRequest.post(url).pipe(
+        HttpClientRequest.bearerToken(Either.isRight(apiKey) ? Redacted.value(apiKey.right) : ""),
+        HttpClientRequest.acceptJson
+      )
+      const post = (client: HttpClient.HttpClient, body: unknown) =>
+        client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
       return {
         deadlines: Option.isSome(native) ? "native" : undefined,
         complete: ({ model, request }) => {
           if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
           const { stream: _, ...body } = request
-          return ProviderReply.decode(post(apiKey.right, { ...body, model: model.name }), {
-            model: model.id,
-            schema: ChatCompletion.ChatCompletion,
-            errorOf,
-            maxBytes: options.maxResponseBytes,
-            apiKey: apiKey.right
-          }).pipe(Provider.withCallSpan("openai", model, url))
+          return Provider.withCallSpan({ system: "openai", model, url }, (traced) =>
+            ProviderReply.decode(post(traced ? quiet : httpClient, { ...body, model: model.name }), {
+              model: model.id,
+              schema: ChatCompletion.ChatCompletion,
+              errorOf,
+              maxBytes: options.maxResponseBytes,
+              apiKey: apiKey.right
+            })
+          )
         },
         stream: ({ model, request }) => {
           if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
           const body = { ...request, model: model.name, stream: true, stream_options: { include_usage: true } }
-          return ProviderReply.stream(post(apiKey.right, body), {
+          return ProviderReply.stream(post(quiet, body), {
             model: model.id,
             errorOf,
             parser: () => parseEvent(model.id),
