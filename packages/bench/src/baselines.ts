@@ -2,6 +2,7 @@
  * What a user would write instead of IronlabsAI, under the same workload: a
  * hand-written Promise loop over raw undici, and cockatiel's policies.
  */
+import { setMaxListeners } from "node:events"
 import { ExponentialBackoff, TimeoutStrategy, handleAll, retry, timeout, wrap } from "cockatiel"
 import { type Dispatcher, request } from "undici"
 
@@ -69,10 +70,14 @@ export const cockatielChain = (agent: Dispatcher, targets: ReadonlyArray<Target>
       timeout(target.timeoutMs, TimeoutStrategy.Aggressive)
     )
   }))
+  // What cockatiel uses when given no signal, but with room for every request in flight: each
+  // timeout policy listens on it.
+  const never = new AbortController().signal
+  setMaxListeners(0, never)
   return async () => {
     for (const { policy, target } of policies) {
       try {
-        return await policy.execute(({ signal }) => raw(agent, target.url, target.model, signal))
+        return await policy.execute(({ signal }) => raw(agent, target.url, target.model, signal), never)
       } catch {
         // fail over to the next model
       }

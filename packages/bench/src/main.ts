@@ -34,11 +34,10 @@ const out = (line = "") => {
 }
 
 // The simulator, in its own process.
-const child = spawn(
-  process.execPath,
-  ["--conditions=@ironlabsai/source", "--import", "tsx", fileURLToPath(new URL("server.ts", import.meta.url))],
-  { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SLOW_MS: "4000" } }
-)
+const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("server.ts", import.meta.url))], {
+  stdio: ["ignore", "pipe", "inherit"],
+  env: { ...process.env, SLOW_MS: "4000" }
+})
 const [line] = (await once(child.stdout, "data")) as [Buffer]
 const { openai: baseURL } = JSON.parse(line.toString().split("\n")[0]!) as { openai: string }
 const url = `${baseURL}/chat/completions`

@@ -258,6 +258,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
+/** The first `maxBytes` of a body's chunks, and whether there was more. */
+const capped = (chunks: ReadonlyArray<Uint8Array>, maxBytes: number): ProviderReply.CappedBody => {
+  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)
+  return bytes.byteLength > maxBytes
+    ? { bytes: bytes.subarray(0, maxBytes), truncated: true }
+    : { bytes, truncated: false }
+}
+
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
@@ -322,33 +330,34 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
    */
   readCapped(maxBytes: number): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
     const exchange = this.exchange
-    return Effect.async((resume) => {
-      const chunks: Array<Uint8Array> = []
-      let size = 0
-      const next = () => {
-        for (const chunk of exchange.take()) {
-          if (size + chunk.byteLength > maxBytes) {
-            chunks.push(chunk.subarray(0, maxBytes - size))
-            exchange.unwait()
-            exchange.abort()
-            return resume(Effect.succeed({ bytes: Buffer.concat(chunks), truncated: true }))
+    return Effect.suspend(() => {
+      // A small body has usually arrived with its headers: then there is nothing to wait for.
+      if (exchange.settled?._tag === "End") return Effect.succeed(capped(exchange.take(), maxBytes))
+      return Effect.async((resume) => {
+        const chunks: Array<Uint8Array> = []
+        let size = 0
+        const next = () => {
+          for (const chunk of exchange.take()) {
+            chunks.push(chunk)
+            size += chunk.byteLength
+            if (size > maxBytes) {
+              exchange.unwait()
+              exchange.abort()
+              return resume(Effect.succeed(capped(chunks, maxBytes)))
+            }
           }
-          chunks.push(chunk)
-          size += chunk.byteLength
+          // Last: it may call `next` again at once with what undici held back.
+          if (exchange.settled === undefined) return exchange.flow()
+          exchange.unwait()
+          if (exchange.settled._tag === "Error") return resume(Effect.fail(this.decodeError(exchange.settled.cause)))
+          resume(Effect.succeed(capped(chunks, maxBytes)))
         }
-        // Last: it may call `next` again at once with what undici held back.
-        if (exchange.settled === undefined) return exchange.flow()
-        exchange.unwait()
-        if (exchange.settled._tag === "Error") return resume(Effect.fail(this.decodeError(exchange.settled.cause)))
-        resume(
-          Effect.succeed({ bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), truncated: false })
-        )
-      }
-      exchange.wait(next)
-      next()
-      return Effect.sync(() => {
-        exchange.unwait()
-        exchange.abort()
+        exchange.wait(next)
+        next()
+        return Effect.sync(() => {
+          exchange.unwait()
+          exchange.abort()
+        })
       })
     })
   }
