@@ -15,7 +15,7 @@ import type { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
-import { UndiciHttpClient } from "ironlabsai"
+import { IronlabsAI, UndiciHttpClient } from "ironlabsai"
 import { Effect, Either, type Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { Bench } from "tinybench"
 import { Agent } from "undici"
@@ -42,7 +42,8 @@ const [line] = (await once(child.stdout, "data")) as [Buffer]
 const { openai: baseURL } = JSON.parse(line.toString().split("\n")[0]!) as { openai: string }
 const url = `${baseURL}/chat/completions`
 
-const agent = new Agent({ connections: 256 })
+// Configured as UndiciHttpClient.layer's own agent, so both hold the same sockets (one per request in flight).
+const agent = new Agent({ keepAliveTimeout: 4_000 })
 const request = { messages: [{ role: "user", content: "Hi" }] } as const
 
 /** A runtime over an HTTP client layer, and our provider and router built on it. */
@@ -81,10 +82,21 @@ out("| concurrency | variant | req/s | ratio to raw | p50 ms | p99 ms |")
 out("|---|---|---|---|---|---|")
 const platformRouter = routed(platform)
 const leanRouter = routed(lean)
+// What most users call: the Promise facade, which decodes each request and runs it on its own runtime.
+const facade = new IronlabsAI({
+  reliability: {
+    weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
+    max_retries: { "openai/fast": 2, "openai/fast2": 2 },
+    timeout: { "openai/fast": 5, "openai/fast2": 5 },
+    backoff: { "openai/fast": 0.5, "openai/fast2": 0.5 }
+  },
+  openai: { apiKey: "sk-bench", baseURL }
+})
 const variants: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
   ["raw undici.request", () => raw(agent, url, "fast")],
   ["provider alone, UndiciHttpClient", () => lean.runtime.runPromise(lean.provider.complete(lean.call))],
   ["full router, UndiciHttpClient (default)", () => lean.runtime.runPromise(leanRouter.completions.create(request))],
+  ["full router, Promise facade `new IronlabsAI`", () => facade.completions.create(request)],
   [
     "full router, platform NodeHttpClient.layerUndici",
     () => platform.runtime.runPromise(platformRouter.completions.create(request))
@@ -143,7 +155,7 @@ const memoryClient = Either.getOrThrow(
   )
 )
 // The same provider declaring native deadlines, as providers over UndiciHttpClient do: the deadline
-// then costs a FiberRef and an abort signal in the HTTP client (measured in (a)), not a fiber here.
+// then costs a FiberRef here and one timer in the HTTP client (measured in (a)), not a fiber.
 const nativeClient = Either.getOrThrow(
   IronlabsClient.makeWith(
     {
@@ -192,10 +204,15 @@ out()
 out("## (c) Time to fail over")
 out()
 out("The first model hangs (timeout T) or answers 500 (no retries); the second answers at once.")
-out("Median over the runs, in ms; the target is T + 2 ms.")
+out("*Failed over* is when the request to the second model reached the simulator (stamped there with")
+out("the monotonic clock the two processes share); *answered* adds that model's own reply. Median over")
+out("the runs, in ms; the target is T + 2 ms for the failover.")
 out()
-out("| first model | T ms | IronlabsAI | Promise loop | cockatiel |")
+out("| first model | T ms | IronlabsAI failed over / answered | Promise loop | cockatiel |")
 out("|---|---|---|---|---|")
+/** The second model's reply carries the `process.hrtime` at which its request arrived, in ns. */
+const arrivedAt = (reply: unknown) =>
+  BigInt((reply as { choices: ReadonlyArray<{ message: { content: string } }> }).choices[0]!.message.content)
 for (const [first, timeoutSeconds] of [
   ["hang", 0.05],
   ["hang", 0.2],
@@ -204,12 +221,12 @@ for (const [first, timeoutSeconds] of [
   const reliability: Reliability.Input = {
     failover_chain: [
       { model: `openai/${first}`, max_retries: 0, timeout: timeoutSeconds },
-      { model: "openai/fast", max_retries: 0, timeout: 5 }
+      { model: "openai/stamp", max_retries: 0, timeout: 5 }
     ]
   }
   const targets: ReadonlyArray<Target> = [
     { url, model: first, maxRetries: 0, timeoutMs: timeoutSeconds * 1000, backoffMs: 0 },
-    { url, model: "fast", maxRetries: 0, timeoutMs: 5000, backoffMs: 0 }
+    { url, model: "stamp", maxRetries: 0, timeoutMs: 5000, backoffMs: 0 }
   ]
   const ours = lean.client(reliability)
   const contenders: ReadonlyArray<() => Promise<unknown>> = [
@@ -217,21 +234,28 @@ for (const [first, timeoutSeconds] of [
     promiseLoop(agent, targets),
     cockatielChain(agent, targets)
   ]
-  const times = contenders.map(() => [] as Array<number>)
+  const times = contenders.map(() => ({ failedOver: [] as Array<number>, answered: [] as Array<number> }))
   for (let run = 0; run < (quick ? 5 : 20); run++) {
     for (const [i, task] of contenders.entries()) {
-      const t0 = performance.now()
-      await task()
-      times[i]!.push(performance.now() - t0)
+      const start = process.hrtime.bigint()
+      const reply = await task()
+      times[i]!.answered.push(Number(process.hrtime.bigint() - start) / 1e6)
+      times[i]!.failedOver.push(Number(arrivedAt(reply) - start) / 1e6)
     }
   }
+  const cells = times.map((t) => `${fixed(median(t.failedOver), 1)} / ${fixed(median(t.answered), 1)}`)
   out(
-    `| ${first === "hang" ? "hangs" : "HTTP 500"} | ${first === "hang" ? timeoutSeconds * 1000 : "-"} | ${times.map((t) => fixed(median(t), 1)).join(" | ")} |`
+    `| ${first === "hang" ? "hangs" : "HTTP 500"} | ${first === "hang" ? timeoutSeconds * 1000 : "-"} | ${cells.join(" | ")} |`
   )
   if (first === "hang") {
     const t = timeoutSeconds * 1000
-    const ours = median(times[0]!)
-    goals.push([`failover after a hang, T = ${t} ms`, `<= ${t + 2} ms`, `${fixed(ours, 1)} ms`, ours <= t + 2])
+    const failedOver = median(times[0]!.failedOver)
+    goals.push([
+      `failover after a hang, T = ${t} ms`,
+      `<= ${t + 2} ms`,
+      `${fixed(failedOver, 1)} ms (answered ${fixed(median(times[0]!.answered), 1)})`,
+      failedOver <= t + 2
+    ])
   }
 }
 
@@ -331,6 +355,7 @@ out()
 out(`Command: \`pnpm bench\`${quick ? " -- --quick" : ""}. Seeded randomness is not needed here: every`)
 out("variant sees the same simulator and the same workload.")
 
+await facade.close()
 await platform.runtime.dispose()
 await lean.runtime.dispose()
 await agent.close()

@@ -2,7 +2,8 @@
  * The simulator in its own process, so the benchmark process measures only the
  * client side. Prints its URL as one JSON line, then serves until killed.
  * Models: `fast` answers at once, `slow` after SLOW_MS, `hang` never, `fail`
- * answers 500. Records are cleared as it goes, so memory stays flat.
+ * answers 500, `stamp` answers at once with the `process.hrtime` (ns) at which
+ * its request arrived: the clock is system-wide, so the client can compare. Records are cleared as it goes, so memory stays flat.
  */
 import { Simulator } from "@ironlabsai/testing"
 
@@ -18,6 +19,8 @@ const sim = await Simulator.start({
         return { hang: true }
       case "fail":
         return { status: 500 }
+      case "stamp":
+        return { content: String(process.hrtime.bigint()) }
       default:
         return { content: "Waves fold on the shore." }
     }

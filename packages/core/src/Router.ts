@@ -311,16 +311,17 @@ const callModel = (
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest,
   startedAt: number
-): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
-  Effect.flatMap(prepare(model, providers, request), ([provider, call]) => {
-    if (provider.deadlines !== "native") {
-      return provider
-        .complete(call)
-        .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
-    }
-    const deadline = startedAt + Duration.toMillis(model.timeout)
-    return withNativeDeadline(provider.complete(call), deadline, model)
-  })
+): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> => {
+  const prepared = prepare(model, providers, request)
+  if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+  const [provider, call] = prepared.right
+  if (provider.deadlines !== "native") {
+    return provider
+      .complete(call)
+      .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))
+  }
+  return withNativeDeadline(provider.complete(call), startedAt + Duration.toMillis(model.timeout), model)
+}
 
 /**
  * `effect` with `Provider.currentDeadline` set to `deadline` for its

@@ -183,13 +183,12 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Aborts the request (headers or body): undici destroys the socket and reports the error here. */
   abort(): void {
     if (this.settled !== undefined) return
-    if (this.controller !== undefined) {
-      this.controller.abort(new Error("aborted"))
-    } else {
-      // Still queued in undici: fail now, and abort it the moment undici starts it.
-      this.abortedBeforeStart = true
-      this.onResponseError(undefined, new Error("aborted before the request was sent"))
-    }
+    // Fail the reader now rather than when undici reports the destroyed socket, a loop turn or
+    // more later: after a deadline, that is how soon the router can fail over.
+    this.onResponseError(undefined, new Error(this.controller === undefined ? "aborted before it was sent" : "aborted"))
+    // Still queued in undici: abort it the moment undici starts it.
+    if (this.controller === undefined) this.abortedBeforeStart = true
+    else this.controller.abort(new Error("aborted"))
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

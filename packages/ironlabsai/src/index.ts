@@ -15,7 +15,7 @@ export { IronlabsClient } from "./IronlabsClient.js"
 export type { Options as IronlabsClientOptions } from "./IronlabsClient.js"
 
 /**
- * A lean `HttpClient` over `undici.request`, the facade's default.
+ * A lean `HttpClient` over undici's dispatcher, the facade's default.
  *
  * @since 0.1.0
  */
