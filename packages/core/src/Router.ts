@@ -33,7 +33,6 @@ import {
   Scope,
   Stream
 } from "effect"
-import * as DefaultServices from "effect/DefaultServices"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
 import * as Provider from "./Provider.js"
@@ -88,10 +87,14 @@ export const route = (
     // The trace of this request only: appended as attempts end, read by the errors.
     const attempts: Array<Attempt.Attempt> = []
     return withDeadline(options, attempts, (deadlineAt) =>
-      runPlan(plan, attempts, { ...options, deadlineAt }, (model, startedAt) =>
-        callModel(model, providers, request, startedAt)
+      runPlan(
+        plan,
+        attempts,
+        { ...options, deadlineAt },
+        (model, startedAt) => callModel(model, providers, request, startedAt),
+        (model, value): RoutedCompletion => ({ ...value, model: model.model.id, attempts: [...attempts] })
       )
-    ).pipe(Effect.map(({ model, value }) => ({ ...value, model: model.model.id, attempts: [...attempts] })))
+    )
   })
 
 /**
@@ -117,7 +120,13 @@ export const routeStream = (
       const attempts: Array<Attempt.Attempt> = []
       const startedAt = yield* Clock.currentTimeMillis
       const committed = yield* withDeadline(options, attempts, (deadlineAt) =>
-        runPlan(plan, attempts, { ...options, deadlineAt }, (model) => openStream(model, providers, request))
+        runPlan(
+          plan,
+          attempts,
+          { ...options, deadlineAt },
+          (model) => openStream(model, providers, request),
+          (model, value) => ({ model, value })
+        )
       )
       const id = committed.model.model.id
       let delivered = ""
@@ -160,42 +169,73 @@ const withDeadline = <A, E, R>(
 /**
  * Picks models until one attempt succeeds: each model retried on its own
  * schedule, then failover (chain order, or a fresh weighted draw among the
- * models not yet tried). Finished attempts are appended to `attempts`.
+ * models not yet tried). Finished attempts are appended to `attempts`; the
+ * answer is `done(model, value)`.
  *
- * Written as plain recursion over `flatMap`/`catchAll`, not a generator: this
- * is the hot path, and every Effect step here is paid on every request.
+ * This is the hot path, and every Effect step here is paid on every request:
+ * one step reads the fiber's `Clock` and `Random` (so `TestClock` and seeded
+ * `Random` still drive it), and one handler records the attempt and decides
+ * what comes next. The retry schedule is built only after a failure.
  */
-const runPlan = <A, R>(
+const runPlan = <A, B, R>(
   plan: Reliability.Plan,
   attempts: Array<Attempt.Attempt>,
   options: Options & { readonly deadlineAt: number | undefined },
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
-  attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>
-): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> => {
+  attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
+  done: (model: Reliability.ModelPlan, value: A) => B
+): Effect.Effect<B, AllModelsFailed, R> => {
   const budget = {
     cap: Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap),
     deadlineAt: options.deadlineAt
   }
-  const from = (
-    remaining: ReadonlyArray<Reliability.ModelPlan>
-  ): Effect.Effect<{ readonly model: Reliability.ModelPlan; readonly value: A }, AllModelsFailed, R> =>
-    Effect.flatMap(pickNext(plan._tag, remaining), (model) => {
-      if (model === undefined) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
-      const once = recordAttempt((startedAt) => attempt(model, startedAt), model.model.id, attempts)
-      return Effect.catchAll(
-        Effect.map(once, (value) => ({ model, value })),
-        // Most attempts succeed: the schedule is built, and the retry driver started, only after a failure.
-        (first) => {
-          const next = from(remaining.filter((m) => m !== model))
-          if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return next
-          return Effect.retry(failFirst(first, once), retrySchedule(model, budget)).pipe(
-            Effect.map((value) => ({ model, value })),
-            Effect.catchAll(() => next)
-          )
-        }
+  const from = (remaining: ReadonlyArray<Reliability.ModelPlan>): Effect.Effect<B, AllModelsFailed, R> =>
+    Effect.withFiberRuntime((fiber) => {
+      const services = fiber.currentDefaultServices
+      const clock = Context.get(services, Clock.Clock)
+      if (plan._tag === "Ordered") return tryModel(remaining[0], remaining, clock)
+      return Effect.flatMap(Context.get(services, Random.Random).next, (r) =>
+        tryModel(pickWeighted(remaining, r), remaining, clock)
       )
     })
+  const tryModel = (
+    model: Reliability.ModelPlan | undefined,
+    remaining: ReadonlyArray<Reliability.ModelPlan>,
+    clock: Clock.Clock
+  ): Effect.Effect<B, AllModelsFailed, R> => {
+    if (model === undefined) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
+    const id = model.model.id
+    const start = clock.unsafeCurrentTimeMillis()
+    return Effect.matchEffect(attempt(model, start), {
+      onFailure: (first) => {
+        record(attempts, id, clock, start, first)
+        const next = from(remaining.filter((m) => m !== model))
+        if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return next
+        const once = recordAttempt((startedAt) => attempt(model, startedAt), id, attempts)
+        return Effect.matchEffect(Effect.retry(failFirst(first, once), retrySchedule(model, budget)), {
+          onFailure: () => next,
+          onSuccess: (value) => Effect.succeed(done(model, value))
+        })
+      },
+      onSuccess: (value) => {
+        record(attempts, id, clock, start)
+        return Effect.succeed(done(model, value))
+      }
+    })
+  }
   return from(plan.models)
+}
+
+/** Appends a finished attempt to the trace. */
+const record = (
+  attempts: Array<Attempt.Attempt>,
+  model: string,
+  clock: Clock.Clock,
+  start: number,
+  error?: ProviderError.ProviderError
+) => {
+  const duration = Duration.millis(clock.unsafeCurrentTimeMillis() - start)
+  attempts.push(error ? { model, outcome: "failure", duration, error } : { model, outcome: "success", duration })
 }
 
 /**
@@ -265,12 +305,6 @@ export const pickWeighted = <M extends { readonly weight: number }>(
   }
   return last // only reached through floating-point rounding at the very top
 }
-
-const pickNext = (
-  mode: Reliability.Plan["_tag"],
-  remaining: ReadonlyArray<Reliability.ModelPlan>
-): Effect.Effect<Reliability.ModelPlan | undefined> =>
-  mode === "Ordered" ? Effect.succeed(remaining[0]) : Effect.map(Random.next, (r) => pickWeighted(remaining, r))
 
 /** The provider of a model and the call to make: the model's extra messages appended. */
 const prepare = (
@@ -402,19 +436,16 @@ const recordAttempt = <A, R>(
   model: string,
   attempts: Array<Attempt.Attempt>
 ): Effect.Effect<A, ProviderError.ProviderError, R> =>
-  // The clock is read in place (one step, not two service lookups per attempt); it is still the
-  // fiber's `Clock`, so a `TestClock` drives it.
   Effect.withFiberRuntime((fiber) => {
-    const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const start = clock.unsafeCurrentTimeMillis()
-    const duration = () => Duration.millis(clock.unsafeCurrentTimeMillis() - start)
     return Effect.matchEffect(effect(start), {
       onFailure: (error) => {
-        attempts.push({ model, outcome: "failure", duration: duration(), error })
+        record(attempts, model, clock, start, error)
         return Effect.fail(error)
       },
       onSuccess: (value) => {
-        attempts.push({ model, outcome: "success", duration: duration() })
+        record(attempts, model, clock, start)
         return Effect.succeed(value)
       }
     })
