@@ -25,8 +25,8 @@ import { fixed, load, median, percentile } from "./stats.js"
 const quick = process.argv.includes("--quick")
 /** The targets, filled in as the sections measure them. */
 const goals: Array<readonly [string, string, string, boolean]> = []
-const roundMillis = quick ? 500 : 2000
-const rounds = quick ? 1 : 3
+const roundMillis = quick ? 500 : 1500
+const rounds = quick ? 1 : 5
 const lines: Array<string> = []
 const out = (line = "") => {
   lines.push(line)

@@ -1,3 +1,5 @@
+import { Bench } from "tinybench"
+
 /** Percentiles and formatting for the benchmark's tables. */
 export const percentile = (values: ReadonlyArray<number>, p: number): number => {
   if (values.length === 0) return Number.NaN
@@ -9,22 +11,33 @@ export const median = (values: ReadonlyArray<number>) => percentile(values, 50)
 
 export const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "-")
 
-/** Runs `task` with `concurrency` workers for `millis`, returning throughput and per-request latencies. */
+/**
+ * Closed-loop load: `concurrency` calls of `task` in flight for `millis`, each
+ * replaced as soon as it settles (tinybench's task concurrency). Returns the
+ * throughput over the wall time from the first start to the last settle, and
+ * every call's latency.
+ */
 export const load = async (
   task: () => Promise<unknown>,
   concurrency: number,
   millis: number
 ): Promise<{ readonly perSecond: number; readonly latencies: ReadonlyArray<number> }> => {
-  const latencies: Array<number> = []
-  const end = performance.now() + millis
+  const bench = new Bench({
+    concurrency: "task",
+    threshold: concurrency,
+    time: millis,
+    iterations: 0,
+    warmup: false,
+    retainSamples: true,
+    throws: true
+  })
+  let settled = 0
+  bench.add("load", async () => {
+    await task()
+    settled = performance.now()
+  })
   const start = performance.now()
-  const worker = async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now()
-      await task()
-      latencies.push(performance.now() - t0)
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-  return { perSecond: (latencies.length / (performance.now() - start)) * 1000, latencies }
+  await bench.run()
+  const latencies = bench.tasks[0]?.result.state === "completed" ? (bench.tasks[0].result.latency.samples ?? []) : []
+  return { perSecond: (latencies.length / (settled - start)) * 1000, latencies }
 }
