@@ -180,11 +180,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  /** Aborts the request (headers or body): undici destroys the socket and reports the error here. */
+  /** Aborts the request (headers or body): its reader fails at once, and undici destroys the socket. */
   abort(): void {
     if (this.settled !== undefined) return
-    // Fail the reader now rather than when undici reports the destroyed socket, a loop turn or
-    // more later: after a deadline, that is how soon the router can fail over.
+    // Not waiting for undici to report the destroyed socket, a loop turn or more later: after a
+    // deadline, this is how soon the router can fail over.
     this.onResponseError(undefined, new Error(this.controller === undefined ? "aborted before it was sent" : "aborted"))
     // Still queued in undici: abort it the moment undici starts it.
     if (this.controller === undefined) this.abortedBeforeStart = true
