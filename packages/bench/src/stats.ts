@@ -9,6 +9,17 @@ export const percentile = (values: ReadonlyArray<number>, p: number): number => 
 
 export const median = (values: ReadonlyArray<number>) => percentile(values, 50)
 
+/**
+ * Each round's rate against raw's rate in the same round: the median, and the
+ * lowest and highest round, as text ("0.81x (0.74-0.86)").
+ */
+export const ratioToRaw = (rates: ReadonlyArray<number>, rawRates: ReadonlyArray<number>) => {
+  const ratios = rates.map((rate, round) => rate / rawRates[round]!)
+  const mid = median(ratios)
+  const range = ratios.length > 1 ? ` (${fixed(Math.min(...ratios), 2)}-${fixed(Math.max(...ratios), 2)})` : ""
+  return { median: mid, text: `${fixed(mid, 2)}x${range}` }
+}
+
 export const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "-")
 
 /**
