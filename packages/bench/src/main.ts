@@ -11,15 +11,16 @@ import { once } from "node:events"
 import { writeFileSync } from "node:fs"
 import { cpus } from "node:os"
 import { fileURLToPath } from "node:url"
-import type { HttpClient } from "@effect/platform"
+import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { IronlabsAI, UndiciHttpClient } from "ironlabsai"
-import { Effect, Either, type Layer, ManagedRuntime, Redacted, Stream } from "effect"
+import { Effect, Either, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { Bench } from "tinybench"
 import { Agent } from "undici"
 import { cockatielChain, promiseLoop, raw, type Target } from "./baselines.js"
+import { MemoryDispatcher } from "./memoryDispatcher.js"
 import { fixed, load, median, percentile, ratioToRaw } from "./stats.js"
 
 const quick = process.argv.includes("--quick")
@@ -46,26 +47,30 @@ const url = `${baseURL}/chat/completions`
 const agent = new Agent({ keepAliveTimeout: 4_000 })
 const request = { messages: [{ role: "user", content: "Hi" }] } as const
 
+/** The success path's config: two models by weight, with retries, timeouts and backoff all set. */
+const weighted: Reliability.Input = {
+  weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
+  max_retries: { "openai/fast": 2, "openai/fast2": 2 },
+  timeout: { "openai/fast": 5, "openai/fast2": 5 },
+  backoff: { "openai/fast": 0.5, "openai/fast2": 0.5 }
+}
+
+/** Our router over `registry`. */
+const clientOver = (registry: Provider.Registry, reliability: Reliability.Input = weighted) =>
+  Either.getOrThrow(IronlabsClient.makeWith({ reliability }, registry))
+
 /** A runtime over an HTTP client layer, and our provider and router built on it. */
 const stack = (httpLayer: Layer.Layer<HttpClient.HttpClient>) => {
   const runtime = ManagedRuntime.make(httpLayer)
   const provider = runtime.runSync(OpenAiProvider.make({ apiKey: Redacted.make("sk-bench"), baseURL }))
   const registry = Provider.registry({ openai: provider })
-  const client = (reliability: Reliability.Input) =>
-    Either.getOrThrow(IronlabsClient.makeWith({ reliability }, registry))
-  const call = { model: ModelId.parse("openai/fast")!, request }
-  return { runtime, provider, client, call }
+  const client = (reliability: Reliability.Input = weighted) => clientOver(registry, reliability)
+  return { runtime, provider, client }
 }
+const call = { model: ModelId.parse("openai/fast")!, request }
 
 const platform = stack(NodeHttpClient.layerUndici)
 const lean = stack(UndiciHttpClient.layer)
-const routed = (s: typeof platform) =>
-  s.client({
-    weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
-    max_retries: { "openai/fast": 2, "openai/fast2": 2 },
-    timeout: { "openai/fast": 5, "openai/fast2": 5 },
-    backoff: { "openai/fast": 0.5, "openai/fast2": 0.5 }
-  })
 
 out("# Performance")
 out()
@@ -83,21 +88,16 @@ out("round (the two ran seconds apart), with the lowest and highest round in bra
 out()
 out("| concurrency | variant | req/s | ratio to raw | p50 ms | p99 ms |")
 out("|---|---|---|---|---|---|")
-const platformRouter = routed(platform)
-const leanRouter = routed(lean)
+const platformRouter = platform.client()
+const leanRouter = lean.client()
 // What most users call: the Promise facade, which decodes each request and runs it on its own runtime.
 const facade = new IronlabsAI({
-  reliability: {
-    weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
-    max_retries: { "openai/fast": 2, "openai/fast2": 2 },
-    timeout: { "openai/fast": 5, "openai/fast2": 5 },
-    backoff: { "openai/fast": 0.5, "openai/fast2": 0.5 }
-  },
+  reliability: weighted,
   openai: { apiKey: "sk-bench", baseURL }
 })
 const variants: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
   ["raw undici.request", () => raw(agent, url, "fast")],
-  ["provider alone, UndiciHttpClient", () => lean.runtime.runPromise(lean.provider.complete(lean.call))],
+  ["provider alone, UndiciHttpClient", () => lean.runtime.runPromise(lean.provider.complete(call))],
   ["full router, UndiciHttpClient (default)", () => lean.runtime.runPromise(leanRouter.completions.create(request))],
   ["full router, Promise facade `new IronlabsAI`", () => facade.completions.create(request)],
   [
@@ -143,33 +143,11 @@ const completion: ChatCompletion.ChatCompletion = {
   choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }]
 }
 const memory: Provider.Provider = { complete: () => Effect.succeed(completion), stream: () => Stream.empty }
-const memoryClient = Either.getOrThrow(
-  IronlabsClient.makeWith(
-    {
-      reliability: {
-        weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
-        max_retries: { "openai/fast": 2, "openai/fast2": 2 },
-        timeout: { "openai/fast": 5, "openai/fast2": 5 }
-      }
-    },
-    Provider.registry({ openai: memory })
-  )
-)
+const memoryClient = clientOver(Provider.registry({ openai: memory }))
 // The same provider declaring native deadlines, as providers over UndiciHttpClient do: the deadline
 // then costs a FiberRef here and one timer in the HTTP client (measured in (a)), not a fiber.
-const nativeClient = Either.getOrThrow(
-  IronlabsClient.makeWith(
-    {
-      reliability: {
-        weights: { "openai/fast": 0.9, "openai/fast2": 0.1 },
-        max_retries: { "openai/fast": 2, "openai/fast2": 2 },
-        timeout: { "openai/fast": 5, "openai/fast2": 5 }
-      }
-    },
-    Provider.registry({ openai: { ...memory, deadlines: "native" } })
-  )
-)
-const direct = memory.complete(platform.call)
+const nativeClient = clientOver(Provider.registry({ openai: { ...memory, deadlines: "native" } }))
+const direct = memory.complete(call)
 const micro = new Bench({ time: quick ? 300 : 1500, warmup: true })
 micro.add("direct provider call (Effect.runPromise)", () => Effect.runPromise(direct))
 micro.add("full router, native deadlines (as over UndiciHttpClient)", () =>
@@ -199,6 +177,46 @@ out()
 out(
   `Router overhead over a direct call: **${fixed(overhead, 2)} µs** per request at p50 with native deadlines, ${fixed(overheadTimeout, 2)} µs with Effect.timeout (target: at most 15 µs).`
 )
+
+// (b, continued) The same question under load: client-side CPU per request with 16 calls in flight,
+// over an in-memory undici dispatcher, so no network and no simulator share the CPU.
+out()
+out("Under load the same steps cost more than in a tight loop: client-side CPU per request with 16")
+out("calls in flight, over an in-memory undici dispatcher that answers on the next loop turn (no")
+out("network). Medians of the rounds.")
+out()
+out("| variant | CPU µs per request | above raw undici.request |")
+out("|---|---|---|")
+const memoryDispatcher = new MemoryDispatcher(Buffer.from(JSON.stringify(completion)))
+// The same client as UndiciHttpClient.layer, over the in-memory dispatcher.
+const offline = stack(
+  Layer.merge(
+    Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.make(memoryDispatcher)),
+    Layer.succeed(Provider.NativeDeadlines, true)
+  )
+)
+const offlineRouter = offline.client()
+const cpuVariants: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+  ["raw undici.request", () => raw(memoryDispatcher, url, "fast")],
+  ["provider alone, UndiciHttpClient", () => offline.runtime.runPromise(offline.provider.complete(call))],
+  ["full router, UndiciHttpClient", () => offline.runtime.runPromise(offlineRouter.completions.create(request))]
+]
+const cpuPer = new Map<string, Array<number>>()
+for (let round = 0; round < rounds; round++) {
+  for (const [name, task] of cpuVariants) {
+    await load(task, 16, 200)
+    const before = process.cpuUsage()
+    const { latencies } = await load(task, 16, quick ? 300 : 1000)
+    const used = process.cpuUsage(before)
+    cpuPer.set(name, [...(cpuPer.get(name) ?? []), (used.user + used.system) / latencies.length])
+  }
+}
+const rawCpu = median(cpuPer.get("raw undici.request")!)
+for (const [name] of cpuVariants) {
+  const cpu = median(cpuPer.get(name)!)
+  out(`| ${name} | ${fixed(cpu, 1)} | ${name.startsWith("raw") ? "-" : `+${fixed(cpu - rawCpu, 1)}`} |`)
+}
+await offline.runtime.dispose()
 
 // (c) Time to fail over.
 out()
