@@ -99,7 +99,7 @@ export const withCallSpan = <A, E, R>(
   call: (traced: boolean) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime((fiber) => {
-    const tracer = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Tracer.Tracer)
+    const tracer = Context.get(fiber.currentDefaultServices, Tracer.Tracer)
     if (tracer === builtInTracer || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) return call(false)
     return Effect.withSpan(call(true), "ironlabsai.provider.call", {
       kind: "client",
