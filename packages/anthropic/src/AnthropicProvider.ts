@@ -19,6 +19,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, type ModelId, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
 import { Clock, type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import * as AnthropicRateLimit from "./AnthropicRateLimit.js"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -170,6 +171,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
               model: model.id,
               schema: MessageResponse,
               errorOf,
+              rateLimitResetOf: AnthropicRateLimit.resetOf,
               maxBytes: options.maxResponseBytes,
               apiKey: apiKey.right
             })
@@ -180,6 +182,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           return ProviderReply.stream(post(quiet, { ...toRequestBody(model.name, request), stream: true }), {
             model: model.id,
             errorOf,
+            rateLimitResetOf: AnthropicRateLimit.resetOf,
             parser: () => eventParser(model),
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right

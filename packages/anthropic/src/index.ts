@@ -5,3 +5,10 @@
  * @since 0.1.0
  */
 export * as AnthropicProvider from "./AnthropicProvider.js"
+
+/**
+ * Anthropic's rate-limit headers: when the limit a 429 hit resets.
+ *
+ * @since 0.2.0
+ */
+export * as AnthropicRateLimit from "./AnthropicRateLimit.js"

@@ -229,8 +229,8 @@ const bodyRows: ReadonlyArray<Row> = [
 
 /**
  * One simulator and one HTTP client for the file. Test services are excluded:
- * `it.effect` runs on the live clock here (real sockets, real time); the one
- * test that controls the clock provides `TestContext` itself.
+ * `it.effect` runs on the live clock here (real sockets, real time); the tests
+ * that control the clock provide `TestContext` themselves.
  */
 layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("AnthropicProvider", (it) => {
   describe("request mapping", () => {
@@ -640,6 +640,113 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
         assert.strictEqual(millisOf(error.retryAfter), 2000)
       })
     )
+  })
+
+  describe("rate-limit reset", () => {
+    /** 2026-11-30T23:59:00.000Z. */
+    const NOW = Date.UTC(2026, 10, 30, 23, 59, 0)
+    /** The RFC 3339 timestamp `millis` after `NOW`. */
+    const at = (millis: number): string => new Date(NOW + millis).toISOString()
+
+    /**
+     * The error of a call answered with `reply`, with the Effect clock set to
+     * `NOW`: the reset is measured against it, so the duration is exact.
+     */
+    const errorFor = (reply: Simulator.Reply) =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { sim, provider } = yield* setup()
+        sim.script(WIRE_NAME, reply)
+        return yield* failureOf(provider.complete({ model: HAIKU, request: ask }))
+      }).pipe(Effect.provide(TestContext.TestContext))
+
+    it.effect("a 429 with only the reset headers -> RateLimited, no retryAfter, the spent limit's reset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: {
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": at(60_000),
+            "anthropic-ratelimit-tokens-remaining": "0",
+            "anthropic-ratelimit-tokens-reset": at(42_500),
+            "anthropic-ratelimit-input-tokens-remaining": "0",
+            "anthropic-ratelimit-input-tokens-reset": at(42_500),
+            "anthropic-ratelimit-output-tokens-remaining": "8000",
+            "anthropic-ratelimit-output-tokens-reset": at(1_000)
+          }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.strictEqual(error.status, 429)
+        assert.isUndefined(error.retryAfter)
+        assert.strictEqual(millisOf(error.rateLimitReset), 42_500)
+      })
+    )
+
+    it.effect("a reset with an offset and whole seconds is measured exactly", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: { "anthropic-ratelimit-requests-reset": "2026-12-01T00:59:30+01:00" }
+        })
+        assert.strictEqual(millisOf(error.rateLimitReset), 30_000)
+      })
+    )
+
+    it.effect("a 429 with retry-after and reset headers keeps both", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: {
+            "retry-after": "7",
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": at(6_250)
+          }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.strictEqual(millisOf(error.retryAfter), 7_000)
+        assert.strictEqual(millisOf(error.rateLimitReset), 6_250)
+      })
+    )
+
+    it.effect("a 429 whose resets are garbage or in the past has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: {
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": at(-1_000),
+            "anthropic-ratelimit-tokens-reset": new Date(NOW + 60_000).toUTCString(),
+            "anthropic-ratelimit-input-tokens-reset": "2026-11-31T00:00:00Z"
+          }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.rateLimitReset)
+      })
+    )
+
+    it.effect("a 429 without reset headers has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({ status: 429 })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.rateLimitReset)
+      })
+    )
+
+    for (const status of [529, 500, 400]) {
+      it.effect(`a ${status} with reset headers has no rateLimitReset`, () =>
+        Effect.gen(function* () {
+          const error = yield* errorFor({
+            status,
+            headers: {
+              "anthropic-ratelimit-requests-remaining": "0",
+              "anthropic-ratelimit-requests-reset": at(30_000)
+            }
+          })
+          assert.strictEqual(error.status, status)
+          assert.isUndefined(error.rateLimitReset)
+        })
+      )
+    }
   })
 
   describe("API key", () => {

@@ -10,7 +10,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { ChatCompletion, ModelId, ProviderError, Sse } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
-import { Chunk, Duration, Effect, Either, Layer, Redacted, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Layer, Redacted, Stream, TestClock, TestContext } from "effect"
 import { AnthropicProvider } from "../src/index.js"
 
 /** The real HTTP client: Node's `fetch` (undici), which `FetchHttpClient` aborts on interruption. */
@@ -392,6 +392,61 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
         })
       )
     }
+  })
+
+  describe("rate-limit reset before the stream", () => {
+    /** 2026-11-30T23:59:00.000Z, set on the Effect clock, which the reset is measured against. */
+    const NOW = Date.UTC(2026, 10, 30, 23, 59, 0)
+    const at = (millis: number): string => new Date(NOW + millis).toISOString()
+
+    it.effect("a 429 with reset headers -> RateLimited with the spent limit's reset, as a non-streamed call", () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { sim, provider } = yield* setup()
+        const reply: Simulator.Reply = {
+          status: 429,
+          headers: {
+            "anthropic-ratelimit-requests-remaining": "0",
+            "anthropic-ratelimit-requests-reset": at(12_345),
+            "anthropic-ratelimit-tokens-remaining": "40000",
+            "anthropic-ratelimit-tokens-reset": at(60_000)
+          }
+        }
+        sim.script(WIRE_NAME, reply, reply)
+        const { chunks, error } = yield* failureOf(provider.stream({ model: HAIKU, request: ask }))
+        const complete = yield* Effect.flip(provider.complete({ model: HAIKU, request: ask }))
+        assert.deepStrictEqual(chunks, [])
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.retryAfter)
+        assert.strictEqual(error.rateLimitReset && Duration.toMillis(error.rateLimitReset), 12_345)
+        assert.strictEqual(complete.rateLimitReset && Duration.toMillis(complete.rateLimitReset), 12_345)
+      }).pipe(Effect.provide(TestContext.TestContext))
+    )
+
+    it.effect("a 429 with retry-after and reset headers keeps both", () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { sim, provider } = yield* setup()
+        sim.script(WIRE_NAME, {
+          status: 429,
+          headers: { "retry-after": "3", "anthropic-ratelimit-output-tokens-reset": at(90_000) }
+        })
+        const { error } = yield* failureOf(provider.stream({ model: HAIKU, request: ask }))
+        assert.strictEqual(error.retryAfter && Duration.toMillis(error.retryAfter), 3_000)
+        assert.strictEqual(error.rateLimitReset && Duration.toMillis(error.rateLimitReset), 90_000)
+      }).pipe(Effect.provide(TestContext.TestContext))
+    )
+
+    it.effect("a 529 with reset headers has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        yield* TestClock.setTime(NOW)
+        const { sim, provider } = yield* setup()
+        sim.script(WIRE_NAME, { status: 529, headers: { "anthropic-ratelimit-requests-reset": at(30_000) } })
+        const { error } = yield* failureOf(provider.stream({ model: HAIKU, request: ask }))
+        assert.strictEqual(error.reason, "Overloaded")
+        assert.isUndefined(error.rateLimitReset)
+      }).pipe(Effect.provide(TestContext.TestContext))
+    )
   })
 
   describe("size caps", () => {

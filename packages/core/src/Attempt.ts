@@ -1,6 +1,7 @@
 /**
  * The attempt trace: every call the router made for one request, in order,
- * with its model, outcome, error and duration.
+ * with its model, outcome, error and duration, and every model it skipped
+ * without a call (held, open, its probe taken, or its retry budget spent).
  *
  * @example
  * import { Attempt } from "@ironlabsai/core"
@@ -14,7 +15,29 @@ import { Schema } from "effect"
 import { ProviderError } from "./ProviderError.js"
 
 /**
- * One call to one model.
+ * Why a model was skipped without a call: it was `held` (a provider said when
+ * to come back), its breaker was `open`, it was `half-open` with another
+ * request's probe in flight, or its `retry-budget` was spent.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const Skip = Schema.Struct({
+  reason: Schema.Literal("held", "open", "half-open", "retry-budget"),
+  /** When the model can be called again, in epoch millis, when known. */
+  until: Schema.optional(Schema.Number),
+  /** What held or opened the model: a `ProviderError` reason. */
+  cause: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type Skip = typeof Skip.Type
+
+/**
+ * One call to one model, or one model skipped without a call.
  *
  * @since 0.1.0
  * @category schemas
@@ -22,11 +45,13 @@ import { ProviderError } from "./ProviderError.js"
 export const Attempt = Schema.Struct({
   /** The routed model id. */
   model: Schema.String,
-  outcome: Schema.Literal("success", "failure"),
-  /** How long the call took, from its start to its result. */
+  outcome: Schema.Literal("success", "failure", "skipped"),
+  /** How long the call took, from its start to its result; zero for a skip. */
   duration: Schema.DurationFromSelf,
   /** Why it failed, when it did. */
-  error: Schema.optional(ProviderError)
+  error: Schema.optional(ProviderError),
+  /** Why it was skipped, when it was. */
+  skip: Schema.optional(Skip)
 })
 
 /**
@@ -36,13 +61,24 @@ export const Attempt = Schema.Struct({
 export type Attempt = typeof Attempt.Type
 
 /**
- * Counts attempts per model, in the order models were first tried.
+ * Counts calls per model (skips are not calls), in the order models were first
+ * tried.
  *
  * @since 0.1.0
  * @category utils
  */
 export const countByModel = (attempts: ReadonlyArray<Attempt>): ReadonlyMap<string, number> => {
   const counts = new Map<string, number>()
-  for (const attempt of attempts) counts.set(attempt.model, (counts.get(attempt.model) ?? 0) + 1)
+  for (const attempt of attempts) {
+    if (attempt.outcome !== "skipped") counts.set(attempt.model, (counts.get(attempt.model) ?? 0) + 1)
+  }
   return counts
 }
+
+/**
+ * Whether an attempt was a skip, not a call.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isSkipped = (attempt: Attempt): boolean => attempt.outcome === "skipped"

@@ -19,9 +19,9 @@
  *
  * @since 0.1.0
  */
-import { Context, type Duration, Effect, Either, Layer } from "effect"
-import type { Stream } from "effect"
+import { Context, type Duration, Effect, Either, Layer, Option, Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
+import * as ModelHealth from "./ModelHealth.js"
 import * as Provider from "./Provider.js"
 import * as Reliability from "./Reliability.js"
 import * as Router from "./Router.js"
@@ -55,6 +55,10 @@ export interface CreateOptions {
 export interface Service {
   readonly plan: Reliability.Plan
   readonly completions: Completions
+  /** Each model of the plan, in plan order, with its state (healthy, held, open, half-open) and counters. */
+  readonly health: Effect.Effect<ReadonlyArray<ModelHealth.ModelStatus>>
+  /** The plan's models' state changes, as they are seen, from the moment of subscription. */
+  readonly healthChanges: Stream.Stream<ModelHealth.Transition>
 }
 
 /**
@@ -96,19 +100,24 @@ export interface Options {
 
 /**
  * Builds the service over a given registry, validating the config against the
- * registry's provider prefixes.
+ * registry's provider prefixes. The client remembers model health in memory,
+ * as its config's `health` and `retry_budget` say, unless `health` is given
+ * (a shared store).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeWith = (
   options: Options,
-  providers: Provider.Registry
+  providers: Provider.Registry,
+  health?: ModelHealth.Service | undefined
 ): Either.Either<Service, Reliability.ReliabilityConfigError> =>
   Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) => {
+    const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
     const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
       deadline: createOptions?.timeout ?? options.timeout,
-      retryAfterCap: options.retryAfterCap
+      retryAfterCap: options.retryAfterCap,
+      health: memory
     })
     function create(
       request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
@@ -123,11 +132,21 @@ export const makeWith = (
         ? Router.routeStream(plan, providers, request, routeOptions(createOptions))
         : Router.route(plan, providers, request, routeOptions(createOptions))
     }
-    return { plan, completions: { create } }
+    const ids = new Set(plan.models.map((m) => m.model.id))
+    return {
+      plan,
+      completions: { create },
+      health: Effect.map(memory.snapshot, (statuses) => {
+        const byModel = new Map(statuses.map((status) => [status.model, status]))
+        return plan.models.map((m) => byModel.get(m.model.id) ?? ModelHealth.healthy(m.model.id))
+      }),
+      healthChanges: Stream.filter(memory.changes, (transition) => ids.has(transition.model))
+    }
   })
 
 /**
- * Builds the service over the `Providers` in context.
+ * Builds the service over the `Providers` in context, with the `ModelHealth`
+ * in context when there is one (else in memory, from the config).
  *
  * @since 0.1.0
  * @category constructors
@@ -135,7 +154,11 @@ export const makeWith = (
 export const make = (
   options: Options
 ): Effect.Effect<Service, Reliability.ReliabilityConfigError, Provider.Providers> =>
-  Effect.flatMap(Provider.Providers, (providers) => makeWith(options, providers))
+  Effect.flatMap(Provider.Providers, (providers) =>
+    Effect.flatMap(Effect.serviceOption(ModelHealth.ModelHealth), (health) =>
+      makeWith(options, providers, Option.getOrUndefined(health))
+    )
+  )
 
 /**
  * The client as a layer over the `Providers` in context.

@@ -62,6 +62,8 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
   model: Schema.String,
   status: Schema.optional(Schema.Number),
   retryAfter: Schema.optional(Schema.DurationFromSelf),
+  /** For a 429: when the limit that was hit resets, from the wire's rate-limit headers. */
+  rateLimitReset: Schema.optional(Schema.DurationFromSelf),
   description: Schema.optional(Schema.String),
   /** The provider's own verdict (`x-should-retry`), which overrides the reason's. */
   shouldRetry: Schema.optional(Schema.Boolean)
@@ -86,6 +88,7 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
     readonly model: string
     readonly status?: number | undefined
     readonly retryAfter?: Duration.Duration | undefined
+    readonly rateLimitReset?: Duration.Duration | undefined
     readonly description?: string | undefined
     readonly shouldRetry?: boolean | undefined
   }): ProviderError {
@@ -94,6 +97,7 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
       model: options.model,
       ...(options.status === undefined ? {} : { status: options.status }),
       ...(options.retryAfter === undefined ? {} : { retryAfter: options.retryAfter }),
+      ...(options.rateLimitReset === undefined ? {} : { rateLimitReset: options.rateLimitReset }),
       ...(options.description === undefined ? {} : { description: truncate(options.description) }),
       ...(options.shouldRetry === undefined ? {} : { shouldRetry: options.shouldRetry })
     })
@@ -111,6 +115,7 @@ export class ProviderError extends Schema.TaggedError<ProviderError>("ProviderEr
     readonly status: number
     readonly errorType?: string | undefined
     readonly retryAfter?: Duration.Duration | undefined
+    readonly rateLimitReset?: Duration.Duration | undefined
     readonly description?: string | undefined
     readonly shouldRetry?: boolean | undefined
   }): ProviderError {
@@ -199,6 +204,16 @@ export const reasonFromErrorType = (errorType: string): Reason | undefined => re
  * @category classification
  */
 export const isRetryable = (error: ProviderError): boolean => error.shouldRetry ?? retryableReasons.has(error.reason)
+
+/**
+ * How long a rate-limited model should be left alone, as the provider said it:
+ * its retry-after, else when its rate limit resets; `undefined` when it said
+ * neither.
+ *
+ * @since 0.2.0
+ * @category classification
+ */
+export const holdFor = (error: ProviderError): Duration.Duration | undefined => error.retryAfter ?? error.rateLimitReset
 
 /**
  * Whether the router moves on to the next model after this error. Every reason

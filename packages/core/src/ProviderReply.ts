@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
+import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
@@ -80,6 +80,20 @@ export const maxErrorBodyBytes = 64 * 1024
 export type ErrorOf = (body: unknown) => { readonly type?: string | undefined; readonly message?: string | undefined }
 
 /**
+ * What a wire says about its rate-limit headers: how long until the limit
+ * that was hit resets (OpenAI `x-ratelimit-reset-*`, Anthropic
+ * `anthropic-ratelimit-*-reset`), given a header lookup by lower-case name and
+ * the current time in epoch millis. Core only sees the duration.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RateLimitResetOf = (
+  header: (name: string) => string | undefined,
+  now: number
+) => Duration.Duration | undefined
+
+/**
  * Decodes what a call returns: a 2xx body with `schema`, anything else
  * classified by status and the provider's error type (`errorOf`). A call that
  * fails before a reply, or a body that breaks off, is `Transport`. A gzip or
@@ -94,6 +108,7 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
     readonly model: string
     readonly schema: Schema.Schema<A, I>
     readonly errorOf: ErrorOf
+    readonly rateLimitResetOf?: RateLimitResetOf | undefined
     readonly maxBytes?: number | undefined
     /** The key the call was made with: a body that echoes it has it cut out before it reaches an error. */
     readonly apiKey?: Redacted.Redacted<string> | undefined
@@ -117,6 +132,7 @@ const rejected = <E extends { readonly message: string }>(
   options: {
     readonly model: string
     readonly errorOf: ErrorOf
+    readonly rateLimitResetOf?: RateLimitResetOf | undefined
     readonly apiKey?: Redacted.Redacted<string> | undefined
   }
 ): Effect.Effect<never, ProviderError.ProviderError> =>
@@ -234,6 +250,7 @@ export const stream = <E1 extends { readonly message: string }, E2 extends { rea
   options: {
     readonly model: string
     readonly errorOf: ErrorOf
+    readonly rateLimitResetOf?: RateLimitResetOf | undefined
     readonly parser: () => EventParser
     readonly maxBytes?: number | undefined
     readonly maxEventBytes?: number | undefined
@@ -453,6 +470,7 @@ export const failure = (options: {
   readonly header: (name: string) => string | undefined
   readonly text: string
   readonly errorOf: ErrorOf
+  readonly rateLimitResetOf?: RateLimitResetOf | undefined
 }): Effect.Effect<ProviderError.ProviderError> =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const body = parseJson(options.text)
@@ -463,6 +481,7 @@ export const failure = (options: {
       status: options.status,
       errorType: error.type,
       retryAfter: Option.getOrUndefined(ProviderError.parseRetryAfter(options.header, now)),
+      rateLimitReset: options.status === 429 ? options.rateLimitResetOf?.(options.header, now) : undefined,
       description: error.message ?? (excerpt === "" ? undefined : excerpt),
       shouldRetry: shouldRetryHeader(options.header("x-should-retry"))
     })

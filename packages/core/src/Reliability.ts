@@ -18,6 +18,7 @@
  */
 import { Duration, Either, ParseResult, Schema } from "effect"
 import * as ChatCompletion from "./ChatCompletion.js"
+import * as ModelHealth from "./ModelHealth.js"
 import * as ModelId from "./ModelId.js"
 
 /**
@@ -48,6 +49,20 @@ const BackoffSeconds = Schema.Number.pipe(
   Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "backoff is a number of seconds >= 0" })
 )
 const Messages = Schema.Array(ChatCompletion.Message)
+const PositiveSeconds = (name: string) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => Number.isFinite(n) && n > 0, { message: () => `${name} is a number of seconds > 0` })
+  )
+const PositiveInteger = (name: string) =>
+  Schema.Number.pipe(
+    Schema.filter((n) => Number.isInteger(n) && n >= 1, { message: () => `${name} is an integer >= 1` })
+  )
+const Fraction = (name: string, low: "> 0" | ">= 0") =>
+  Schema.Number.pipe(
+    Schema.filter((n) => Number.isFinite(n) && (low === "> 0" ? n > 0 : n >= 0) && n <= 1, {
+      message: () => `${name} is a number ${low} and <= 1`
+    })
+  )
 const optional = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { exact: true })
 const perModel = <A, I>(value: Schema.Schema<A, I>) => optional(Schema.Record({ key: ModelKey, value }))
 
@@ -66,8 +81,50 @@ export const ChainEntry = Schema.Struct({
 })
 
 /**
+ * `health`: the router's memory of each model (DESIGN §8). Every key is
+ * optional; `false` turns holds and the breaker off, `true` keeps the defaults.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const HealthConfig = Schema.Struct({
+  consecutive_failures: optional(PositiveInteger("consecutive_failures")),
+  failure_rate: optional(Fraction("failure_rate", "> 0")),
+  window: optional(PositiveSeconds("window")),
+  min_calls: optional(PositiveInteger("min_calls")),
+  open_for: optional(PositiveSeconds("open_for")),
+  max_open_for: optional(PositiveSeconds("max_open_for")),
+  rate_limit_hold: optional(PositiveSeconds("rate_limit_hold")),
+  long_hold: optional(PositiveSeconds("long_hold")),
+  on_all_unavailable: optional(Schema.Literal("wait", "fail", "probe")),
+  max_wait: optional(
+    Schema.Number.pipe(
+      Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "max_wait is a number of seconds >= 0" })
+    )
+  )
+})
+
+/**
+ * `retry_budget`: the limit on same-model retries across requests (DESIGN
+ * §8). `false` turns it off, `true` keeps the defaults.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const RetryBudgetConfig = Schema.Struct({
+  ratio: optional(Fraction("ratio", ">= 0")),
+  window: optional(PositiveSeconds("window")),
+  min_per_second: optional(
+    Schema.Number.pipe(
+      Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "min_per_second is a number >= 0" })
+    )
+  )
+})
+
+/**
  * The config as a user writes it: either the weighted shape or
- * `failover_chain`. Times are in seconds.
+ * `failover_chain`, with the optional `health` and `retry_budget`. Times are
+ * in seconds.
  *
  * @since 0.1.0
  * @category schemas
@@ -80,7 +137,9 @@ export const ReliabilityConfig = Schema.Struct({
   model_messages: perModel(Messages),
   failover_chain: optional(
     Schema.Array(ChainEntry).pipe(Schema.minItems(1, { message: () => "the chain needs at least one model" }))
-  )
+  ),
+  health: optional(Schema.Union(Schema.Boolean, HealthConfig)),
+  retry_budget: optional(Schema.Union(Schema.Boolean, RetryBudgetConfig))
 }).annotations({ message: () => "the config is an object: { weights, ... } or { failover_chain }" })
 
 /**
@@ -117,6 +176,10 @@ export interface ModelPlan {
 export interface Plan {
   readonly _tag: "Weighted" | "Ordered"
   readonly models: ReadonlyArray<ModelPlan>
+  /** The model memory's policy; `undefined` when `health: false`. */
+  readonly health: ModelHealth.Policy | undefined
+  /** The retry budget; `undefined` when `retry_budget: false`. */
+  readonly retryBudget: ModelHealth.RetryBudget | undefined
 }
 
 /**
@@ -216,6 +279,12 @@ const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<Conf
       }
     }
   }
+  const health = input.health
+  if (isRecord(health) && typeof health.open_for === "number" && typeof health.max_open_for === "number") {
+    if (health.max_open_for < health.open_for) {
+      issues.push({ path: "health.max_open_for", message: "must be >= health.open_for" })
+    }
+  }
   if (Array.isArray(chain)) {
     const seen = new Map<unknown, number>()
     chain.forEach((entry, i) => {
@@ -234,12 +303,14 @@ const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<Conf
 const perModelKeys = ["max_retries", "timeout", "backoff", "model_messages"] as const
 
 const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
+  const memory = { health: healthPolicy(config.health), retryBudget: retryBudget(config.retry_budget) }
   if (config.failover_chain !== undefined) {
     return {
       _tag: "Ordered",
       models: config.failover_chain.map((entry) =>
         modelPlan(entry.model, 1, entry.max_retries, entry.timeout, entry.backoff, entry.messages)
-      )
+      ),
+      ...memory
     }
   }
   const weights = config.weights ?? {}
@@ -256,7 +327,40 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
         get(config.backoff, id),
         get(config.model_messages, id)
       )
-    )
+    ),
+    ...memory
+  }
+}
+
+const seconds = (value: number | undefined, fallback: Duration.Duration): Duration.Duration =>
+  value === undefined ? fallback : Duration.millis(value * 1000)
+
+const healthPolicy = (config: typeof ReliabilityConfig.Type.health): ModelHealth.Policy | undefined => {
+  if (config === false) return undefined
+  const given = config === undefined || config === true ? {} : config
+  const d = ModelHealth.defaultPolicy
+  return {
+    consecutiveFailures: given.consecutive_failures ?? d.consecutiveFailures,
+    failureRate: given.failure_rate ?? d.failureRate,
+    window: seconds(given.window, d.window),
+    minCalls: given.min_calls ?? d.minCalls,
+    openFor: seconds(given.open_for, d.openFor),
+    maxOpenFor: seconds(given.max_open_for, d.maxOpenFor),
+    rateLimitHold: seconds(given.rate_limit_hold, d.rateLimitHold),
+    longHold: seconds(given.long_hold, d.longHold),
+    onAllUnavailable: given.on_all_unavailable ?? d.onAllUnavailable,
+    maxWait: seconds(given.max_wait, d.maxWait)
+  }
+}
+
+const retryBudget = (config: typeof ReliabilityConfig.Type.retry_budget): ModelHealth.RetryBudget | undefined => {
+  if (config === false) return undefined
+  const given = config === undefined || config === true ? {} : config
+  const d = ModelHealth.defaultRetryBudget
+  return {
+    ratio: given.ratio ?? d.ratio,
+    window: seconds(given.window, d.window),
+    minPerSecond: given.min_per_second ?? d.minPerSecond
   }
 }
 
@@ -271,8 +375,8 @@ const modelPlan = (
   model: ModelId.parse(id)!,
   weight,
   maxRetries: maxRetries ?? defaults.maxRetries,
-  timeout: timeout === undefined ? defaults.timeout : Duration.millis(timeout * 1000),
-  backoff: backoff === undefined ? defaults.backoff : Duration.millis(backoff * 1000),
+  timeout: seconds(timeout, defaults.timeout),
+  backoff: seconds(backoff, defaults.backoff),
   messages: messages ?? []
 })
 

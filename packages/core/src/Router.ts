@@ -35,10 +35,17 @@ import {
 } from "effect"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
+import * as ModelHealth from "./ModelHealth.js"
 import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
-import { AllModelsFailed, DeadlineExceeded, StreamInterrupted } from "./RoutingError.js"
+import {
+  AllModelsFailed,
+  DeadlineExceeded,
+  NoModelAvailable,
+  type RoutingError,
+  StreamInterrupted
+} from "./RoutingError.js"
 
 /**
  * The longest provider-requested wait the router will sit out before it fails
@@ -58,6 +65,8 @@ export interface Options {
   readonly deadline?: Duration.DurationInput | undefined
   /** A retry wait longer than this fails over at once. Default 60 s. */
   readonly retryAfterCap?: Duration.DurationInput | undefined
+  /** The memory of each model: holds, breakers, the retry budget. Without it, routing is stateless. */
+  readonly health?: ModelHealth.Service | undefined
 }
 
 /**
@@ -82,7 +91,7 @@ export const route = (
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest,
   options: Options = {}
-): Effect.Effect<RoutedCompletion, AllModelsFailed | DeadlineExceeded> =>
+): Effect.Effect<RoutedCompletion, RoutingError> =>
   Effect.suspend(() => {
     // The trace of this request only: appended as attempts end, read by the errors.
     const attempts: Array<Attempt.Attempt> = []
@@ -104,7 +113,8 @@ export const route = (
  * with `StreamInterrupted`, carrying the text already delivered. The model's
  * `timeout` bounds the wait for the first chunk and every gap between chunks;
  * the overall deadline bounds the whole stream. Every chunk's `model` is the
- * routed id.
+ * routed id. For model health, a stream is a success at its commit; a failure
+ * after it is recorded too.
  *
  * @since 0.1.0
  * @category routing
@@ -114,7 +124,7 @@ export const routeStream = (
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest,
   options: Options = {}
-): Stream.Stream<ChatCompletion.ChatCompletionChunk, AllModelsFailed | DeadlineExceeded | StreamInterrupted> =>
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted> =>
   Stream.unwrapScoped(
     Effect.gen(function* () {
       const attempts: Array<Attempt.Attempt> = []
@@ -125,17 +135,23 @@ export const routeStream = (
           attempts,
           { ...options, deadlineAt },
           (model) => openStream(model, providers, request),
-          (model, value) => ({ model, value })
+          (model, value, attemptStartedAt) => ({ model, value, attemptStartedAt })
         )
       )
       const id = committed.model.model.id
+      const health = options.health
       let delivered = ""
       const rest = committed.value.pipe(
         Stream.map((chunk) => {
           delivered += ChatCompletion.chunkText(chunk)
           return chunk.model === id ? chunk : { ...chunk, model: id }
         }),
-        Stream.mapError((error) => new StreamInterrupted({ model: id, delivered, error, attempts: [...attempts] }))
+        Stream.catchAll((error) => {
+          const interrupted = new StreamInterrupted({ model: id, delivered, error, attempts: [...attempts] })
+          if (health === undefined) return Stream.fail(interrupted)
+          const outcome = failureOutcome(id, committed.attemptStartedAt, false, error)
+          return Stream.fromEffect(Effect.zipRight(health.record(outcome), Effect.fail(interrupted)))
+        })
       )
       if (options.deadline === undefined) return rest
       const deadline = Duration.decode(options.deadline)
@@ -166,16 +182,22 @@ const withDeadline = <A, E, R>(
   )
 }
 
+/** Stands in for model health when a route is given none: every model may always be called. */
+const noMemory: ModelHealth.Service = ModelHealth.unsafeMakeMemory({})
+
 /**
  * Picks models until one attempt succeeds: each model retried on its own
  * schedule, then failover (chain order, or a fresh weighted draw among the
- * models not yet tried). Finished attempts are appended to `attempts`; the
- * answer is `done(model, value)`.
+ * models not yet tried). A model that model health holds or has opened is
+ * skipped without a call; when every candidate is skipped, the health policy's
+ * `onAllUnavailable` decides. Finished attempts and skips are appended to
+ * `attempts`; the answer is `done(model, value, startedAt)`.
  *
  * This is the hot path, and every Effect step here is paid on every request:
  * one step reads the fiber's `Clock` and `Random` (so `TestClock` and seeded
- * `Random` still drive it), and one handler records the attempt and decides
- * what comes next. The retry schedule is built only after a failure.
+ * `Random` still drive it) and admits the model (a synchronous read of local
+ * state), and one handler records the attempt and decides what comes next.
+ * The retry schedule is built only after a failure.
  */
 const runPlan = <A, B, R>(
   plan: Reliability.Plan,
@@ -183,48 +205,226 @@ const runPlan = <A, B, R>(
   options: Options & { readonly deadlineAt: number | undefined },
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
   attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
-  done: (model: Reliability.ModelPlan, value: A) => B
-): Effect.Effect<B, AllModelsFailed, R> => {
-  const budget = {
+  done: (model: Reliability.ModelPlan, value: A, startedAt: number) => B
+): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
+  const health = options.health ?? noMemory
+  const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
+  const limits = {
     cap: Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap),
     deadlineAt: options.deadlineAt
   }
-  const from = (remaining: ReadonlyArray<Reliability.ModelPlan>): Effect.Effect<B, AllModelsFailed, R> =>
+  /** The latest a wait for a reopening may end: set by the first wait, `maxWait` later. */
+  let waitLimit: number | undefined
+
+  /** Picks among `remaining`; `skipped` are the models this round passed over, `forced` ignores breakers. */
+  const from = (
+    remaining: ReadonlyArray<Reliability.ModelPlan>,
+    skipped: ReadonlyArray<readonly [Reliability.ModelPlan, Skipped]> = [],
+    forced = false
+  ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> =>
     Effect.withFiberRuntime((fiber) => {
       const services = fiber.currentDefaultServices
       const clock = Context.get(services, Clock.Clock)
-      if (plan._tag === "Ordered") return tryModel(remaining[0], remaining, clock)
+      if (plan._tag === "Ordered") return admitModel(remaining[0], remaining, skipped, forced, clock)
       return Effect.flatMap(Context.get(services, Random.Random).next, (r) =>
-        tryModel(pickWeighted(remaining, r), remaining, clock)
+        admitModel(pickWeighted(remaining, r), remaining, skipped, forced, clock)
       )
     })
-  const tryModel = (
+
+  const admitModel = (
     model: Reliability.ModelPlan | undefined,
     remaining: ReadonlyArray<Reliability.ModelPlan>,
+    skipped: ReadonlyArray<readonly [Reliability.ModelPlan, Skipped]>,
+    forced: boolean,
     clock: Clock.Clock
-  ): Effect.Effect<B, AllModelsFailed, R> => {
-    if (model === undefined) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
-    const id = model.model.id
+  ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
+    if (model === undefined) {
+      if (skipped.length === 0) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
+      return allUnavailable(skipped, forced, clock)
+    }
     const start = clock.unsafeCurrentTimeMillis()
-    return Effect.matchEffect(attempt(model, start), {
+    const admission = health.admit(model.model.id, start, forced ? { ignoreBreaker: true } : undefined)
+    if (admission._tag === "Skip") {
+      attempts.push(skipEntry(model.model.id, admission))
+      return from(without(remaining, model), [...skipped, [model, admission]], forced)
+    }
+    return tryModel(model, remaining, forced, clock, start, admission._tag === "Probe")
+  }
+
+  /** Every candidate left was skipped: wait for the earliest reopening, probe, or give up. */
+  const allUnavailable = (
+    skipped: ReadonlyArray<readonly [Reliability.ModelPlan, Skipped]>,
+    forced: boolean,
+    clock: Clock.Clock
+  ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
+    const now = clock.unsafeCurrentTimeMillis()
+    const models = skipped.map(([model]) => model)
+    if (onAllUnavailable === "probe" && !forced) {
+      const open = skipped.filter(([, skip]) => skip.state !== "held").map(([model]) => model)
+      if (open.length > 0) return from(open, [], true)
+    }
+    let retryAt: number | undefined
+    for (const [, skip] of skipped) {
+      if (skip.until !== undefined && (retryAt === undefined || skip.until < retryAt)) retryAt = skip.until
+    }
+    if (onAllUnavailable !== "fail" && retryAt !== undefined && plan.health !== undefined) {
+      waitLimit ??= now + Duration.toMillis(plan.health.maxWait)
+      if (retryAt <= waitLimit && (limits.deadlineAt === undefined || retryAt < limits.deadlineAt)) {
+        return Effect.zipRight(Effect.sleep(Duration.millis(retryAt - now)), from(models))
+      }
+    }
+    if (attempts.some((a) => a.outcome !== "skipped")) {
+      return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
+    }
+    const ids = new Set(models.map((m) => m.model.id))
+    return Effect.flatMap(health.snapshot, (statuses) =>
+      Effect.fail(
+        new NoModelAvailable({
+          models: statuses.filter((status) => ids.has(status.model)),
+          ...(retryAt === undefined ? {} : { retryAt }),
+          attempts: [...attempts]
+        })
+      )
+    )
+  }
+
+  const tryModel = (
+    model: Reliability.ModelPlan,
+    remaining: ReadonlyArray<Reliability.ModelPlan>,
+    forced: boolean,
+    clock: Clock.Clock,
+    start: number,
+    probe: boolean
+  ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
+    const id = model.model.id
+    return Effect.matchEffect(cancellable(attempt(model, start), id, probe), {
       onFailure: (first) => {
         record(attempts, id, clock, start, first)
-        const next = from(remaining.filter((m) => m !== model))
-        if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return next
-        const once = recordAttempt((startedAt) => attempt(model, startedAt), id, attempts)
-        return Effect.matchEffect(Effect.retry(failFirst(first, once), retrySchedule(model, budget)), {
-          onFailure: () => next,
-          onSuccess: (value) => Effect.succeed(done(model, value))
+        const others = without(remaining, model)
+        return Effect.flatMap(health.record(failureOutcome(id, start, probe, first)), (change) => {
+          if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
+          return Effect.matchEffect(retryModel(model, first, change, others), {
+            onFailure: () => from(others, [], forced),
+            onSuccess: ([value, startedAt]) => Effect.succeed(done(model, value, startedAt))
+          })
         })
       },
       onSuccess: (value) => {
         record(attempts, id, clock, start)
-        return Effect.succeed(done(model, value))
+        return Effect.as(
+          health.record({ _tag: "Success", model: id, startedAt: start, probe }),
+          done(model, value, start)
+        )
       }
     })
   }
+
+  /**
+   * Retries `model` after its `first` failure, on its retry schedule and
+   * within its retry budget. Before each retry, when `others` are left to
+   * fail over to: if model health now skips the model for a reason that this
+   * request's own outcomes did not set (`change`), the retry stops.
+   */
+  const retryModel = (
+    model: Reliability.ModelPlan,
+    first: ProviderError.ProviderError,
+    change: ModelHealth.Change | undefined,
+    others: ReadonlyArray<Reliability.ModelPlan>
+  ): Effect.Effect<readonly [A, number], ProviderError.ProviderError, R> => {
+    const id = model.model.id
+    let ownUntil = change?.until
+    let last = first
+    let stopped = false
+    const canFailOver = others.some((m) => m.weight > 0)
+    const once = Effect.withFiberRuntime<readonly [A, number], ProviderError.ProviderError, R>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const start = clock.unsafeCurrentTimeMillis()
+      let probe = false
+      if (canFailOver) {
+        const admission = health.admit(id, start, { retry: true })
+        if (admission._tag === "Skip" && admission.until !== ownUntil) {
+          attempts.push(skipEntry(id, admission))
+          stopped = true
+          return Effect.fail(last)
+        }
+        probe = admission._tag === "Probe"
+      }
+      return Effect.matchEffect(cancellable(attempt(model, start), id, probe), {
+        onFailure: (error) => {
+          record(attempts, id, clock, start, error)
+          last = error
+          return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
+            if (changed !== undefined) ownUntil = changed.until
+            return Effect.fail(error)
+          })
+        },
+        onSuccess: (value) => {
+          record(attempts, id, clock, start)
+          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
+            value,
+            start
+          ] as const)
+        }
+      })
+    })
+    const schedule = retrySchedule(model, limits).pipe(
+      Schedule.check(() => !stopped),
+      Schedule.checkEffect(() =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          if (health.withdrawRetry(id, now)) return true
+          attempts.push({ model: id, outcome: "skipped", duration: Duration.zero, skip: { reason: "retry-budget" } })
+          return false
+        })
+      )
+    )
+    return Effect.retry(failFirst(first, once), schedule)
+  }
+
+  /** The attempt; when it is the half-open probe, an interrupt hands the permit back (it counts for nothing). */
+  const cancellable = <X>(
+    effect: Effect.Effect<X, ProviderError.ProviderError, R>,
+    model: string,
+    probe: boolean
+  ): Effect.Effect<X, ProviderError.ProviderError, R> =>
+    probe ? Effect.onInterrupt(effect, () => health.record({ _tag: "Cancelled", model, probe })) : effect
+
   return from(plan.models)
 }
+
+/** What model health skipped, as an admission says it. */
+type Skipped = Extract<ModelHealth.Admission, { readonly _tag: "Skip" }>
+
+const without = (
+  models: ReadonlyArray<Reliability.ModelPlan>,
+  model: Reliability.ModelPlan
+): ReadonlyArray<Reliability.ModelPlan> => models.filter((m) => m !== model)
+
+/** A skip, as the trace records it. */
+const skipEntry = (model: string, skip: Skipped): Attempt.Attempt => ({
+  model,
+  outcome: "skipped",
+  duration: Duration.zero,
+  skip: {
+    reason: skip.state,
+    ...(skip.until === undefined ? {} : { until: skip.until }),
+    ...(skip.reason === undefined ? {} : { cause: skip.reason })
+  }
+})
+
+/** A failed call, as model health records it. */
+const failureOutcome = (
+  model: string,
+  startedAt: number,
+  probe: boolean,
+  error: ProviderError.ProviderError
+): ModelHealth.Outcome => ({
+  _tag: "Failure",
+  model,
+  startedAt,
+  probe,
+  reason: error.reason,
+  holdFor: ProviderError.holdFor(error)
+})
 
 /** Appends a finished attempt to the trace. */
 const record = (
@@ -428,25 +628,4 @@ const openStream = (
       Scope.extend(scope),
       Effect.onError(() => Scope.close(scope, Exit.void))
     )
-  })
-
-/** Runs one attempt with its start time, and appends it to the trace when it ends (an interrupted one is not). */
-const recordAttempt = <A, R>(
-  effect: (startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
-  model: string,
-  attempts: Array<Attempt.Attempt>
-): Effect.Effect<A, ProviderError.ProviderError, R> =>
-  Effect.withFiberRuntime((fiber) => {
-    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    const start = clock.unsafeCurrentTimeMillis()
-    return Effect.matchEffect(effect(start), {
-      onFailure: (error) => {
-        record(attempts, model, clock, start, error)
-        return Effect.fail(error)
-      },
-      onSuccess: (value) => {
-        record(attempts, model, clock, start)
-        return Effect.succeed(value)
-      }
-    })
   })

@@ -1,6 +1,6 @@
 /**
- * How a whole request fails: every model failed, or the overall deadline
- * passed. Both carry the attempt trace.
+ * How a whole request fails: every model failed, none could be called at all,
+ * or the overall deadline passed. Each carries the attempt trace.
  *
  * @example
  * import { Effect } from "effect"
@@ -13,6 +13,7 @@
  */
 import { Duration, Schema } from "effect"
 import * as Attempt from "./Attempt.js"
+import { ModelStatus } from "./ModelHealth.js"
 import { ProviderError } from "./ProviderError.js"
 
 /**
@@ -74,18 +75,44 @@ export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>("St
 }
 
 /**
+ * No model could be called at all: every candidate was held or open (or its
+ * probe was taken), and `on_all_unavailable` did not wait for one (`fail`, or
+ * the earliest reopening was past the deadline or `max_wait`). `models` gives
+ * each candidate's state; `retryAt` is the earliest time one reopens, in epoch
+ * millis, when known.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class NoModelAvailable extends Schema.TaggedError<NoModelAvailable>("NoModelAvailable")("NoModelAvailable", {
+  models: Schema.Array(ModelStatus),
+  retryAt: Schema.optional(Schema.Number),
+  attempts: Schema.Array(Attempt.Attempt)
+}) {
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    const states = this.models.map((m) => `${m.model}: ${m.state}${m.reason === undefined ? "" : ` (${m.reason})`}`)
+    const retry = this.retryAt === undefined ? "" : `; the earliest reopens at ${new Date(this.retryAt).toISOString()}`
+    return `No model available: ${states.join("; ")}${retry}`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
-export type RoutingError = AllModelsFailed | DeadlineExceeded
+export type RoutingError = AllModelsFailed | DeadlineExceeded | NoModelAvailable
 
-/** `openai/gpt-4o: RateLimited x3, anthropic/...: Timeout`: reasons per model, in order. */
+/** `openai/gpt-4o: RateLimited x3, anthropic/...: skipped (open)`: reasons per model, in order. */
 const summarize = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
   const parts: Array<string> = []
-  for (const [model] of Attempt.countByModel(attempts)) {
+  for (const model of new Set(attempts.map((a) => a.model))) {
     const reasons = new Map<string, number>()
     for (const a of attempts) {
-      if (a.model === model && a.error) reasons.set(a.error.reason, (reasons.get(a.error.reason) ?? 0) + 1)
+      const reason = a.error?.reason ?? (a.skip === undefined ? undefined : `skipped (${a.skip.reason})`)
+      if (a.model === model && reason !== undefined) reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
     }
     const text = [...reasons].map(([reason, n]) => (n === 1 ? reason : `${reason} x${n}`)).join(", ")
     parts.push(`${model}: ${text}`)

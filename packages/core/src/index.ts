@@ -20,6 +20,13 @@ export * as ChatCompletion from "./ChatCompletion.js"
 export * as IronlabsClient from "./IronlabsClient.js"
 
 /**
+ * The router's memory of each model: holds, a circuit breaker and a retry budget.
+ *
+ * @since 0.2.0
+ */
+export * as ModelHealth from "./ModelHealth.js"
+
+/**
  * Model ids of the form `provider/model`.
  *
  * @since 0.1.0
@@ -69,7 +76,7 @@ export * as Reliability from "./Reliability.js"
 export * as Router from "./Router.js"
 
 /**
- * How a whole request fails: every model failed, or the deadline passed.
+ * How a whole request fails: every model failed, none was available, or the deadline passed.
  *
  * @since 0.1.0
  */

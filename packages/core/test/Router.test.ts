@@ -385,8 +385,9 @@ describe("Router: weighted", () => {
 
   it.effect("a model of weight 0 is never chosen, not even on failover", () =>
     Effect.gen(function* () {
+      // Without model memory, so that the failing models keep being called and the draw is seen 400 times.
       const { scripted, client } = setup(
-        { weights: { [GPT]: 1, [MINI]: 1, [HAIKU]: 0 }, max_retries: { [GPT]: 0, [MINI]: 0 } },
+        { weights: { [GPT]: 1, [MINI]: 1, [HAIKU]: 0 }, max_retries: { [GPT]: 0, [MINI]: 0 }, health: false },
         { [GPT]: Array(500).fill(fail("ServerError")), [MINI]: Array(500).fill(fail("ServerError")) }
       )
       for (let i = 0; i < 200; i++) {

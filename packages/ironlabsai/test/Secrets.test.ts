@@ -43,7 +43,9 @@ describe("Secrets", () => {
             failover_chain: [
               { model: GPT, max_retries: 0 },
               { model: HAIKU, max_retries: 2, backoff: 0.01 }
-            ]
+            ],
+            // Without model memory: the second request must call gpt-4o again (its reply carries the canary).
+            health: false
           },
           openai: { apiKey: CANARY, baseURL: sim.openaiBaseUrl },
           anthropic: { apiKey: CANARY, baseURL: sim.anthropicBaseUrl }

@@ -47,7 +47,7 @@ beforeAll(async () => {
 afterAll(() => sim.close())
 
 const settleAll = async (client: IronlabsAI, count: number) => {
-  const outcomes = { answered: 0, allFailed: 0, other: [] as Array<unknown>, settledTwice: 0 }
+  const outcomes = { answered: 0, allFailed: 0, unavailable: 0, other: [] as Array<unknown>, settledTwice: 0 }
   let next = 0
   const worker = async () => {
     while (next < count) {
@@ -59,7 +59,9 @@ const settleAll = async (client: IronlabsAI, count: number) => {
         outcomes.answered++
       } catch (error) {
         settled++
-        if ((error as { _tag?: string })._tag === "AllModelsFailed") outcomes.allFailed++
+        const tag = (error as { _tag?: string })._tag
+        if (tag === "AllModelsFailed") outcomes.allFailed++
+        else if (tag === "NoModelAvailable") outcomes.unavailable++
         else outcomes.other.push(error)
       }
       if (settled !== 1) outcomes.settledTwice++
@@ -82,7 +84,11 @@ describe("Soak", () => {
         weights: { "openai/gpt-4o": 0.5, "openai/gpt-4o-mini": 0.3, "anthropic/claude-3-5-haiku-20241022": 0.2 },
         max_retries: { "openai/gpt-4o": 2, "openai/gpt-4o-mini": 2, "anthropic/claude-3-5-haiku-20241022": 2 },
         timeout: { "openai/gpt-4o": 0.5, "openai/gpt-4o-mini": 0.5, "anthropic/claude-3-5-haiku-20241022": 0.5 },
-        backoff: { "openai/gpt-4o": 0.002, "openai/gpt-4o-mini": 0.002, "anthropic/claude-3-5-haiku-20241022": 0.002 }
+        backoff: { "openai/gpt-4o": 0.002, "openai/gpt-4o-mini": 0.002, "anthropic/claude-3-5-haiku-20241022": 0.002 },
+        // Every model fails about a third of its calls, so every breaker trips again and again: with "probe",
+        // a request that finds all three open calls them anyway, which runs the breakers, holds, probes and
+        // forced calls through thousands of transitions.
+        health: { on_all_unavailable: "probe" }
       },
       openai: { apiKey: "sk-soak", baseURL: sim.openaiBaseUrl },
       anthropic: { apiKey: "sk-soak", baseURL: sim.anthropicBaseUrl }
@@ -96,9 +102,11 @@ describe("Soak", () => {
     const outcomes = await settleAll(client, REQUESTS)
     assert.deepStrictEqual(outcomes.other, [])
     assert.strictEqual(outcomes.settledTwice, 0)
-    assert.strictEqual(outcomes.answered + outcomes.allFailed, REQUESTS)
-    // With three models and three attempts each, almost every request finds an answer.
-    assert.isAbove(outcomes.answered, REQUESTS * 0.9)
+    assert.strictEqual(outcomes.answered + outcomes.allFailed + outcomes.unavailable, REQUESTS)
+    // With three models and three attempts each, most requests find an answer. Fewer than without model
+    // memory (over 90%): the retry budget allows retries for 20% of requests when every model fails a third
+    // of its calls, and a retry stops when another request opened the model meanwhile.
+    assert.isAbove(outcomes.answered, REQUESTS * 0.7)
     // Every fault kind happened, so the soak exercised what it claims to.
     const outcomesSeen = new Set(sim.requests.map((r) => r.outcome))
     for (const kind of ["answered", "client-closed", "reset"])

@@ -19,6 +19,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
 import { type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import * as OpenAiRateLimit from "./OpenAiRateLimit.js"
 
 /**
  * The official API's base URL, as the official SDK has it.
@@ -85,6 +86,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
               model: model.id,
               schema: ChatCompletion.ChatCompletion,
               errorOf,
+              rateLimitResetOf: OpenAiRateLimit.resetOf,
               maxBytes: options.maxResponseBytes,
               apiKey: apiKey.right
             })
@@ -96,6 +98,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           return ProviderReply.stream(post(quiet, body), {
             model: model.id,
             errorOf,
+            rateLimitResetOf: OpenAiRateLimit.resetOf,
             parser: () => parseEvent(model.id),
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right

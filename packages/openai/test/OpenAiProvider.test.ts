@@ -521,6 +521,93 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
     )
   })
 
+  describe("rate-limit reset", () => {
+    /** The error of a call answered with `reply`. */
+    const errorFor = (reply: Simulator.Reply) =>
+      Effect.gen(function* () {
+        const { sim, provider } = yield* setup()
+        sim.script("gpt-4o", reply)
+        return yield* failureOf(provider.complete({ model: GPT, request: ask }))
+      })
+
+    it.effect("a 429 with only the reset headers -> RateLimited, no retryAfter, the spent limit's reset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: {
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": "1m30.5s",
+            "x-ratelimit-remaining-tokens": "12000",
+            "x-ratelimit-reset-tokens": "6m0s"
+          }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.strictEqual(error.status, 429)
+        assert.isUndefined(error.retryAfter)
+        assert.strictEqual(millisOf(error.rateLimitReset), 90_500)
+      })
+    )
+
+    it.effect("a 429 with reset headers and no remaining headers -> the longer reset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: { "x-ratelimit-reset-requests": "250ms", "x-ratelimit-reset-tokens": "1.5s" }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.strictEqual(millisOf(error.rateLimitReset), 1_500)
+      })
+    )
+
+    it.effect("a 429 with retry-after and reset headers keeps both", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: {
+            "retry-after": "2",
+            "x-ratelimit-remaining-tokens": "0",
+            "x-ratelimit-reset-tokens": "6m0s"
+          }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.strictEqual(millisOf(error.retryAfter), 2_000)
+        assert.strictEqual(millisOf(error.rateLimitReset), 360_000)
+      })
+    )
+
+    it.effect("a 429 whose reset headers are garbage has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({
+          status: 429,
+          headers: { "x-ratelimit-reset-requests": "soon", "x-ratelimit-reset-tokens": "-1s" }
+        })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.rateLimitReset)
+      })
+    )
+
+    it.effect("a 429 without reset headers has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        const error = yield* errorFor({ status: 429 })
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.rateLimitReset)
+      })
+    )
+
+    for (const status of [503, 500, 400]) {
+      it.effect(`a ${status} with reset headers has no rateLimitReset`, () =>
+        Effect.gen(function* () {
+          const error = yield* errorFor({
+            status,
+            headers: { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s" }
+          })
+          assert.strictEqual(error.status, status)
+          assert.isUndefined(error.rateLimitReset)
+        })
+      )
+    }
+  })
+
   describe("API key", () => {
     it.effect("without a key the call fails with Authentication and sends nothing", () =>
       Effect.gen(function* () {

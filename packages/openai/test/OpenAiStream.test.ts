@@ -345,6 +345,54 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
     }
   })
 
+  describe("rate-limit reset before the stream", () => {
+    it.effect("a 429 with reset headers -> RateLimited with the spent limit's reset, as a non-streamed call", () =>
+      Effect.gen(function* () {
+        const { sim, provider } = yield* setup()
+        const reply: Simulator.Reply = {
+          status: 429,
+          headers: {
+            "x-ratelimit-remaining-requests": "60",
+            "x-ratelimit-reset-requests": "1s",
+            "x-ratelimit-remaining-tokens": "0",
+            "x-ratelimit-reset-tokens": "20ms"
+          }
+        }
+        sim.script("gpt-4o", reply, reply)
+        const { chunks, error } = yield* failureOf(provider.stream({ model: GPT, request: ask }))
+        const complete = yield* Effect.flip(provider.complete({ model: GPT, request: ask }))
+        assert.deepStrictEqual(chunks, [])
+        assert.strictEqual(error.reason, "RateLimited")
+        assert.isUndefined(error.retryAfter)
+        assert.strictEqual(error.rateLimitReset && Duration.toMillis(error.rateLimitReset), 20)
+        assert.strictEqual(complete.rateLimitReset && Duration.toMillis(complete.rateLimitReset), 20)
+      })
+    )
+
+    it.effect("a 429 with retry-after and reset headers keeps both", () =>
+      Effect.gen(function* () {
+        const { sim, provider } = yield* setup()
+        sim.script("gpt-4o", {
+          status: 429,
+          headers: { "retry-after-ms": "750", "x-ratelimit-reset-requests": "2h0m0s" }
+        })
+        const { error } = yield* failureOf(provider.stream({ model: GPT, request: ask }))
+        assert.strictEqual(error.retryAfter && Duration.toMillis(error.retryAfter), 750)
+        assert.strictEqual(error.rateLimitReset && Duration.toMillis(error.rateLimitReset), 7_200_000)
+      })
+    )
+
+    it.effect("a 503 with reset headers has no rateLimitReset", () =>
+      Effect.gen(function* () {
+        const { sim, provider } = yield* setup()
+        sim.script("gpt-4o", { status: 503, headers: { "x-ratelimit-reset-requests": "1s" } })
+        const { error } = yield* failureOf(provider.stream({ model: GPT, request: ask }))
+        assert.strictEqual(error.reason, "Overloaded")
+        assert.isUndefined(error.rateLimitReset)
+      })
+    )
+  })
+
   describe("size caps", () => {
     it.effect("a stream over maxResponseBytes -> ResponseTooLarge", () =>
       Effect.gen(function* () {
