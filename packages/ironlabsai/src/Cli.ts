@@ -113,7 +113,10 @@ const timeout = Options.float("timeout").pipe(
   Options.withDescription("The overall deadline in seconds, all attempts, retries and backoff included.")
 )
 const json = Options.boolean("json").pipe(
-  Options.withDescription("Print the whole completion, its `model` and `attempts` included, as JSON.")
+  Options.withDescription(
+    "Print the whole completion, its `model` and `attempts` included, as JSON, with `health`: each model's state " +
+      "(healthy, held, open, half-open) after the request."
+  )
 )
 const prompt = Args.text({ name: "prompt" }).pipe(Args.withDescription("The user message to send."))
 
@@ -160,17 +163,18 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
         error._tag === "ReliabilityConfigError" ? providerError(error) : environmentError(error)
       )
     )
-    const completion = yield* Effect.flatMap(IronlabsClient, (service) =>
-      service.completions
-        .create({ messages })
-        .pipe(
-          Effect.mapError(
-            (error) => new CliError({ message: redact(formatRoutingError(error)), exitCode: ExitCode.Failure })
-          )
-        )
+    const [completion, health] = yield* Effect.flatMap(IronlabsClient, (service) =>
+      service.completions.create({ messages }).pipe(
+        Effect.mapError(
+          (error) => new CliError({ message: redact(formatRoutingError(error)), exitCode: ExitCode.Failure })
+        ),
+        Effect.zip(service.health)
+      )
     ).pipe(Effect.provide(client))
     yield* Console.log(
-      redact(options.json ? JSON.stringify(completionJson(completion), null, 2) : formatCompletion(completion))
+      redact(
+        options.json ? JSON.stringify({ ...completionJson(completion), health }, null, 2) : formatCompletion(completion)
+      )
     )
   })
 
@@ -252,11 +256,16 @@ const formatTrace = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
     n: `${i + 1}.`,
     model: attempt.model,
     outcome:
-      attempt.error === undefined
-        ? "ok"
-        : `${attempt.error.reason}${attempt.error.status === undefined ? "" : ` (HTTP ${attempt.error.status})`}`,
+      attempt.skip !== undefined
+        ? `skipped: ${attempt.skip.reason}${attempt.skip.cause === undefined ? "" : ` (${attempt.skip.cause})`}`
+        : attempt.error === undefined
+          ? "ok"
+          : `${attempt.error.reason}${attempt.error.status === undefined ? "" : ` (HTTP ${attempt.error.status})`}`,
     duration: `${Math.round(Duration.toMillis(attempt.duration))} ms`,
-    description: attempt.error?.description ?? ""
+    description:
+      attempt.skip?.until === undefined
+        ? (attempt.error?.description ?? "")
+        : `until ${new Date(attempt.skip.until).toISOString()}`
   }))
   const width = (key: "n" | "model" | "outcome" | "duration") => Math.max(...rows.map((row) => row[key].length))
   const [n, model, outcome, duration] = [width("n"), width("model"), width("outcome"), width("duration")]
@@ -280,6 +289,7 @@ const completionJson = (completion: Router.RoutedCompletion) => ({
     model: attempt.model,
     outcome: attempt.outcome,
     duration_ms: Math.round(Duration.toMillis(attempt.duration)),
+    ...(attempt.skip === undefined ? {} : { skip: attempt.skip }),
     ...(attempt.error === undefined
       ? {}
       : {

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 
-import type { Attempt, Reliability } from "@ironlabsai/core"
+import type { Attempt, ModelHealth, Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
 import { Duration, Effect, Layer, Stream } from "effect"
@@ -39,6 +39,13 @@ const GPT = "openai/gpt-4o"
 const HAIKU = "anthropic/claude-3-5-haiku-20241022"
 const concise = { role: "user", content: "Please provide a concise response." } as const
 
+/** Without the load balancer: gpt-4o alone, no retries, no memory of its failures. */
+const noLoadBalancer: Reliability.Input = {
+  failover_chain: [{ model: GPT, max_retries: 0, timeout: 5.0, messages: [concise] }],
+  health: false,
+  retry_budget: false
+}
+
 /**
  * The seed's two configurations, verbatim, each with its run without the load
  * balancer: the first model alone, no retries.
@@ -60,7 +67,7 @@ export const scenarios: ReadonlyArray<{
       backoff: { [GPT]: 2.0, [HAIKU]: 1.0 },
       model_messages: { [GPT]: [concise] }
     },
-    baseline: { failover_chain: [{ model: GPT, max_retries: 0, timeout: 5.0, messages: [concise] }] }
+    baseline: noLoadBalancer
   },
   {
     title: "Failover chain: gpt-4o, then claude-3-5-haiku",
@@ -70,7 +77,7 @@ export const scenarios: ReadonlyArray<{
         { model: HAIKU, max_retries: 1, timeout: 5.0, backoff: 1.0 }
       ]
     },
-    baseline: { failover_chain: [{ model: GPT, max_retries: 0, timeout: 5.0, messages: [concise] }] }
+    baseline: noLoadBalancer
   }
 ]
 
@@ -80,8 +87,18 @@ const concurrency = 32
 /** What one request did. */
 interface Outcome {
   readonly answeredBy: string | undefined
+  /** The error's tag when no model answered. */
+  readonly failedWith?: string | undefined
   readonly attempts: ReadonlyArray<Attempt.Attempt>
   readonly millis: number
+}
+
+/** What one run did: every request's outcome, and the model health transitions in its course. */
+interface Run {
+  readonly outcomes: ReadonlyArray<Outcome>
+  readonly transitions: ReadonlyArray<ModelHealth.Transition>
+  /** When the run began, in epoch millis. */
+  readonly startedAt: number
 }
 
 /**
@@ -123,9 +140,10 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
           )
         )
       )
-      print(report(balanced, scenario.reliability))
-      print(`  ${"with the load balancer".padEnd(24)}${summary(balanced)}`)
-      print(`  ${"gpt-4o alone, no retry".padEnd(24)}${summary(alone)}`)
+      print(report(balanced.outcomes, scenario.reliability))
+      print(transitionLines(balanced))
+      print(`  ${"with the load balancer".padEnd(24)}${summary(balanced.outcomes)}`)
+      print(`  ${"gpt-4o alone, no retry".padEnd(24)}${summary(alone.outcomes)}`)
     }
     print("\nStreamed through the failover chain (gpt-4o answers 429, retry-after 90 s):")
     yield* Effect.scoped(
@@ -281,14 +299,21 @@ const workload = (
     const client = yield* IronlabsClient
     let answered = 0
     const ask = { messages: [{ role: "user", content: "Write a haiku about the ocean." }] } as const
-    return yield* Effect.forEach(
+    const startedAt = Date.now()
+    const transitions: Array<ModelHealth.Transition> = []
+    yield* Effect.forkScoped(
+      Stream.runForEach(client.healthChanges, (transition) => Effect.sync(() => transitions.push(transition)))
+    )
+    const outcomes = yield* Effect.forEach(
       Array.from({ length: requests }),
       () =>
         client.completions.create(ask).pipe(
           Effect.map(
             (response): Omit<Outcome, "millis"> => ({ answeredBy: response.model, attempts: response.attempts })
           ),
-          Effect.catchAll((error) => Effect.succeed({ answeredBy: undefined, attempts: error.attempts })),
+          Effect.catchAll((error) =>
+            Effect.succeed({ answeredBy: undefined, failedWith: error._tag, attempts: error.attempts })
+          ),
           Effect.timed,
           Effect.map(([duration, outcome]): Outcome => ({ ...outcome, millis: Duration.toMillis(duration) })),
           Effect.tap((outcome) =>
@@ -300,7 +325,11 @@ const workload = (
         ),
       { concurrency }
     )
+    // What time alone changed (a hold or an open period running out) is published when the model is looked at.
+    yield* client.health
+    return { outcomes, transitions, startedAt } satisfies Run
   }).pipe(
+    Effect.scoped,
     Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),
     Effect.mapError((error) => new Error(error.message))
   )
@@ -323,10 +352,10 @@ const pct = (part: number, whole: number) => (whole === 0 ? "-" : `${((100 * par
 const report = (outcomes: ReadonlyArray<Outcome>, reliability: Reliability.Input): string => {
   const models = configuredModels(reliability)
   const answered = outcomes.filter((o) => o.answeredBy !== undefined).length
-  const header = `  ${"model".padEnd(17)}${"answers".padStart(8)}${"share".padStart(7)}${"target".padStart(7)}${"calls".padStart(6)}${"retry".padStart(6)}${"fover".padStart(6)}${"errs".padStart(5)}${"p50".padStart(7)}${"p95".padStart(7)}`
+  const header = `  ${"model".padEnd(17)}${"answers".padStart(8)}${"share".padStart(7)}${"target".padStart(7)}${"calls".padStart(6)}${"skips".padStart(6)}${"retry".padStart(6)}${"fover".padStart(6)}${"errs".padStart(5)}${"p95".padStart(7)}`
   const rows = models.map(({ id, target }) => {
     const stats = modelStats(outcomes, id)
-    return `  ${label(id).padEnd(17)}${String(stats.answers).padStart(8)}${pct(stats.answers, answered).padStart(7)}${target.padStart(7)}${String(stats.calls).padStart(6)}${String(stats.retries).padStart(6)}${String(stats.failovers).padStart(6)}${String(stats.errors).padStart(5)}${ms(percentile(stats.latencies, 50)).padStart(7)}${ms(percentile(stats.latencies, 95)).padStart(7)}`
+    return `  ${label(id).padEnd(17)}${String(stats.answers).padStart(8)}${pct(stats.answers, answered).padStart(7)}${target.padStart(7)}${String(stats.calls).padStart(6)}${String(stats.skips).padStart(6)}${String(stats.retries).padStart(6)}${String(stats.failovers).padStart(6)}${String(stats.errors).padStart(5)}${ms(percentile(stats.latencies, 95)).padStart(7)}`
   })
   const bars = models.map(({ id }) => {
     const share = answered === 0 ? 0 : modelStats(outcomes, id).answers / answered
@@ -334,7 +363,10 @@ const report = (outcomes: ReadonlyArray<Outcome>, reliability: Reliability.Input
     const filled = Math.round(share * width)
     return `  ${label(id).padEnd(17)}${"█".repeat(filled)}${"░".repeat(width - filled)} ${pct(share, 1)} of answers`
   })
-  const legend = "  (calls: attempts, retry: retries, fover: failed over from, errs: failed calls)"
+  const legend = [
+    "  (calls: HTTP calls; skips: passed over without a call, held or open; retry:",
+    "  same-model retries; fover: failed over from; errs: failed calls; p95: calls)"
+  ].join("\n")
   return [header, ...rows, legend, "", ...bars, ""].join("\n")
 }
 
@@ -349,6 +381,7 @@ const configuredModels = (reliability: Reliability.Input) => {
 
 const modelStats = (outcomes: ReadonlyArray<Outcome>, model: string) => {
   let calls = 0
+  let skips = 0
   let retries = 0
   let failovers = 0
   let errors = 0
@@ -356,19 +389,35 @@ const modelStats = (outcomes: ReadonlyArray<Outcome>, model: string) => {
   const latencies: Array<number> = []
   for (const outcome of outcomes) {
     if (outcome.answeredBy === model) answers++
-    const mine = outcome.attempts.filter((a) => a.model === model)
+    const mine = outcome.attempts.filter((a) => a.model === model && a.outcome !== "skipped")
+    skips += outcome.attempts.filter((a) => a.model === model && a.outcome === "skipped").length
     calls += mine.length
     retries += Math.max(0, mine.length - 1)
     errors += mine.filter((a) => a.outcome === "failure").length
     latencies.push(...mine.map((a) => Duration.toMillis(a.duration)))
-    const last = outcome.attempts.at(-1)
-    if (mine.length > 0 && last !== undefined && last.model !== model) failovers++
+    const lastCall = outcome.attempts.filter((a) => a.outcome !== "skipped").at(-1)
+    if (mine.length > 0 && lastCall !== undefined && lastCall.model !== model) failovers++
   }
-  return { calls, retries, failovers, errors, answers, latencies }
+  return { calls, skips, retries, failovers, errors, answers, latencies }
+}
+
+/** The model health transitions of a run, one line each, timed from the run's start. */
+const transitionLines = (run: Run): string => {
+  const at = (millis: number) => `+${((millis - run.startedAt) / 1000).toFixed(2)}s`
+  const lines = run.transitions.map((t) => {
+    const why = t.reason === undefined ? "" : ` (${t.reason})`
+    const until = t.until === undefined ? "" : `, for ${ms(t.until - t.at)}`
+    return `  ${at(t.at).padStart(7)}  ${label(t.model).padEnd(17)}${t.from} -> ${t.to}${why}${until}`
+  })
+  return ["  Model health:", ...(lines.length === 0 ? ["  (no transitions)"] : lines), ""].join("\n")
 }
 
 const summary = (outcomes: ReadonlyArray<Outcome>): string => {
   const answered = outcomes.filter((o) => o.answeredBy !== undefined)
   const latencies = outcomes.map((o) => o.millis)
-  return `${pct(answered.length, outcomes.length).padStart(6)} answered, p50 ${ms(percentile(latencies, 50)).padStart(5)}, p95 ${ms(percentile(latencies, 95)).padStart(5)}`
+  const failures = new Map<string, number>()
+  for (const o of outcomes)
+    if (o.failedWith !== undefined) failures.set(o.failedWith, (failures.get(o.failedWith) ?? 0) + 1)
+  const failed = [...failures].map(([tag, n]) => `\n${" ".repeat(26)}${n} x ${tag}`).join("")
+  return `${pct(answered.length, outcomes.length).padStart(6)} answered, p50 ${ms(percentile(latencies, 50)).padStart(5)}, p95 ${ms(percentile(latencies, 95)).padStart(5)}${failed}`
 }

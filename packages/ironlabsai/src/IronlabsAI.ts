@@ -18,7 +18,13 @@
  * @since 0.1.0
  */
 
-import { ChatCompletion, type IronlabsClient as Core, Reliability, type Router } from "@ironlabsai/core"
+import {
+  ChatCompletion,
+  type IronlabsClient as Core,
+  type ModelHealth,
+  Reliability,
+  type Router
+} from "@ironlabsai/core"
 import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
@@ -127,6 +133,17 @@ export class IronlabsAI {
       )
     }
     this.completions = { create }
+  }
+
+  /**
+   * Each model of the plan, in plan order, as the router remembers it now:
+   * `state` (`healthy`, `held`, `open`, `half-open`), `until` (epoch millis)
+   * and `reason` for a held or open model, and the counters that explain it.
+   *
+   * @since 0.2.0
+   */
+  health(): ReadonlyArray<ModelHealth.ModelStatus> {
+    return this.#runtime.runSync(Effect.flatMap(IronlabsClient, (client) => client.health))
   }
 
   /**

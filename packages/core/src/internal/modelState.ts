@@ -218,12 +218,14 @@ export class ModelState {
     if (health === undefined) return
     this.consecutiveFailures = 0
     this.rateLimitStreak = 0
-    this.calls.add(now, 1, 0)
     if (this.breaker !== "closed") {
+      // A fresh start: what happened before the open no longer describes the model.
       this.breaker = "closed"
       this.since = now
       this.probeOut = false
+      this.calls.clear()
     }
+    this.calls.add(now, 1, 0)
   }
 
   /**
@@ -287,8 +289,7 @@ export class ModelState {
     this.openReason = reason
     this.since = now
     this.probeOut = false
-    this.consecutiveFailures = 0
-    this.calls.clear()
+    // The counters stay as they were, to explain the open, until the model closes again.
     return { state: "open", until, reason }
   }
 }
