@@ -240,12 +240,17 @@ export interface Service {
    * `Clock`). Synchronous and local: it runs on every attempt. A half-open
    * model admits one `Probe` at a time. `retry` marks a same-model retry (not
    * a new request for the retry budget); `ignoreBreaker` admits open models
-   * (holds still stand).
+   * (holds still stand); `probeLease` bounds how long a probe keeps the
+   * permit if its outcome is never recorded (default: `openFor`).
    */
   readonly admit: (
     model: string,
     now: number,
-    options?: { readonly retry?: boolean | undefined; readonly ignoreBreaker?: boolean | undefined }
+    options?: {
+      readonly retry?: boolean | undefined
+      readonly ignoreBreaker?: boolean | undefined
+      readonly probeLease?: Duration.Duration | undefined
+    }
   ) => Admission
   /** Takes one same-model retry from the model's retry budget; `false` when it is spent. */
   readonly withdrawRetry: (model: string, now: number) => boolean
@@ -337,7 +342,12 @@ export const unsafeMakeMemory = (options: {
       if (unavailable !== undefined) return { _tag: "Skip", ...unavailable }
     }
     if (admitOptions?.retry !== true) state.deposit(now)
-    if (settings !== undefined && admitOptions?.ignoreBreaker !== true && state.takeProbe(now)) {
+    const lease = admitOptions?.probeLease === undefined ? undefined : Duration.toMillis(admitOptions.probeLease)
+    if (
+      settings !== undefined &&
+      admitOptions?.ignoreBreaker !== true &&
+      state.takeProbe(now, lease ?? settings.openForMillis)
+    ) {
       observe(model, state, now)
       return probe
     }

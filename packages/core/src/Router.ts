@@ -243,7 +243,7 @@ const runPlan = <A, B, R>(
       return allUnavailable(skipped, forced, clock)
     }
     const start = clock.unsafeCurrentTimeMillis()
-    const admission = health.admit(model.model.id, start, forced ? { ignoreBreaker: true } : undefined)
+    const admission = health.admit(model.model.id, start, forced ? forcedAdmission : probeLease(model))
     if (admission._tag === "Skip") {
       attempts.push(skipEntry(model.model.id, admission))
       return from(without(remaining, model), [...skipped, [model, admission]], forced)
@@ -341,7 +341,7 @@ const runPlan = <A, B, R>(
       const start = clock.unsafeCurrentTimeMillis()
       let probe = false
       if (canFailOver) {
-        const admission = health.admit(id, start, { retry: true })
+        const admission = health.admit(id, start, { retry: true, probeLease: model.timeout })
         if (admission._tag === "Skip" && admission.until !== ownUntil) {
           attempts.push(skipEntry(id, admission))
           stopped = true
@@ -390,6 +390,18 @@ const runPlan = <A, B, R>(
 
   return from(plan.models)
 }
+
+/** A probe's permit lasts as long as its attempt may: the model's timeout. Cached: this runs on every attempt. */
+const probeLease = (model: Reliability.ModelPlan): { readonly probeLease: Duration.Duration } => {
+  let options = probeLeases.get(model)
+  if (options === undefined) {
+    options = { probeLease: model.timeout }
+    probeLeases.set(model, options)
+  }
+  return options
+}
+const probeLeases = new WeakMap<Reliability.ModelPlan, { readonly probeLease: Duration.Duration }>()
+const forcedAdmission = { ignoreBreaker: true } as const
 
 /** What model health skipped, as an admission says it. */
 type Skipped = Extract<ModelHealth.Admission, { readonly _tag: "Skip" }>

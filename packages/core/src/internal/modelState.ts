@@ -119,7 +119,8 @@ export class ModelState {
   opens = 0
   /** When the breaker last opened or closed: failures of calls started earlier are stale. */
   since = Number.NEGATIVE_INFINITY
-  probeOut = false
+  /** While a probe is out: the end of its lease (epoch millis), after which another call may probe. */
+  probeUntil = 0
   consecutiveFailures = 0
   /** Calls (a) and counted failures (b) over the breaker's window. */
   readonly calls: SlidingCounts
@@ -170,14 +171,19 @@ export class ModelState {
       const until = Math.max(this.openUntil, this.holdUntil)
       return { state, until, reason: this.openReason }
     }
-    if (state === "half-open" && this.probeOut) return { state, reason: this.openReason }
+    if (state === "half-open" && this.probeUntil > now) return { state, reason: this.openReason }
     return undefined
   }
 
-  /** Takes the probe permit when the breaker is half-open; true when this call is the probe. */
-  takeProbe(now: number): boolean {
-    if (this.state(now) !== "half-open" || this.probeOut) return false
-    this.probeOut = true
+  /**
+   * Takes the probe permit when the breaker is half-open; true when this call
+   * is the probe. The permit is a lease of `leaseMillis`: a probe that never
+   * reports back (its fiber lost between the call and the record) cannot keep
+   * the model half-open for ever.
+   */
+  takeProbe(now: number, leaseMillis: number): boolean {
+    if (this.state(now) !== "half-open" || this.probeUntil > now) return false
+    this.probeUntil = now + leaseMillis
     return true
   }
 
@@ -208,12 +214,12 @@ export class ModelState {
 
   /** Gives the probe permit back without counting anything (the call was cancelled). */
   release(): void {
-    this.probeOut = false
+    this.probeUntil = 0
   }
 
   /** A call that answered. */
   succeeded(now: number, probe: boolean): void {
-    if (probe) this.probeOut = false
+    if (probe) this.probeUntil = 0
     const health = this.health
     if (health === undefined) return
     this.consecutiveFailures = 0
@@ -222,7 +228,7 @@ export class ModelState {
       // A fresh start: what happened before the open no longer describes the model.
       this.breaker = "closed"
       this.since = now
-      this.probeOut = false
+      this.probeUntil = 0
       this.calls.clear()
     }
     this.calls.add(now, 1, 0)
@@ -239,7 +245,7 @@ export class ModelState {
     probe: boolean,
     error: { readonly reason: string; readonly holdFor?: number | undefined }
   ): Change | "trip" | undefined {
-    if (probe) this.probeOut = false
+    if (probe) this.probeUntil = 0
     const health = this.health
     if (health === undefined) return undefined
     if (error.reason === "RateLimited") {
@@ -288,7 +294,7 @@ export class ModelState {
     this.openUntil = until
     this.openReason = reason
     this.since = now
-    this.probeOut = false
+    this.probeUntil = 0
     // The counters stay as they were, to explain the open, until the model closes again.
     return { state: "open", until, reason }
   }
