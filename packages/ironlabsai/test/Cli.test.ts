@@ -241,6 +241,27 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       assert.isNumber(succeeded.duration_ms)
     }))
 
+  it("--json ends with each model's health: a 401 holds gpt-4o for 5 minutes", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { status: 401, error: { type: "authentication_error" } })
+      const before = Date.now()
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--json", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      const { model, health } = JSON.parse(result.stdout)
+      assert.strictEqual(model, HAIKU)
+      assert.deepStrictEqual(
+        health.map((h: { model: string; state: string; reason?: string }) => [h.model, h.state, h.reason]),
+        [
+          [GPT, "held", "Authentication"],
+          [HAIKU, "healthy", undefined]
+        ]
+      )
+      // Held from the moment the 401 came back, for the default long hold of 300 s (the real clock: within the run).
+      assert.isAtLeast(health[0].until, before + 300_000)
+      assert.isAtMost(health[0].until, Date.now() + 300_000)
+      assert.deepInclude(health[1], { consecutiveFailures: 0, recentCalls: 1, recentFailures: 0, opens: 0 })
+    }))
+
   it("exits 1 with the error and the trace when every model fails, redacting a key a provider echoes", () =>
     withSimulator(async (sim) => {
       sim.script("gpt-4o", { status: 500 }, { status: 502 })
