@@ -241,7 +241,9 @@ export interface Service {
    * model admits one `Probe` at a time. `retry` marks a same-model retry (not
    * a new request for the retry budget); `ignoreBreaker` admits open models
    * (holds still stand); `probeLease` bounds how long a probe keeps the
-   * permit if its outcome is never recorded (default: `openFor`).
+   * permit if its outcome is never recorded (default: `openFor`); `peek`
+   * answers without taking anything (no request counted, no probe permit:
+   * a half-open model with its permit free answers `Call`).
    */
   readonly admit: (
     model: string,
@@ -250,6 +252,7 @@ export interface Service {
       readonly retry?: boolean | undefined
       readonly ignoreBreaker?: boolean | undefined
       readonly probeLease?: Duration.Duration | undefined
+      readonly peek?: boolean | undefined
     }
   ) => Admission
   /** Takes one same-model retry from the model's retry budget; `false` when it is spent. */
@@ -341,6 +344,7 @@ export const unsafeMakeMemory = (options: {
       const unavailable = state.unavailable(now, { ignoreBreaker: admitOptions?.ignoreBreaker === true })
       if (unavailable !== undefined) return { _tag: "Skip", ...unavailable }
     }
+    if (admitOptions?.peek === true) return call
     if (admitOptions?.retry !== true) state.deposit(now)
     const lease = admitOptions?.probeLease === undefined ? undefined : Duration.toMillis(admitOptions.probeLease)
     if (

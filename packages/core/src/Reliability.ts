@@ -96,7 +96,11 @@ export const HealthConfig = Schema.Struct({
   max_open_for: optional(PositiveSeconds("max_open_for")),
   rate_limit_hold: optional(PositiveSeconds("rate_limit_hold")),
   long_hold: optional(PositiveSeconds("long_hold")),
-  on_all_unavailable: optional(Schema.Literal("wait", "fail", "probe")),
+  on_all_unavailable: optional(
+    Schema.Literal("wait", "fail", "probe").annotations({
+      message: () => ({ message: 'on_all_unavailable is "wait", "fail" or "probe"', override: true })
+    })
+  ),
   max_wait: optional(
     Schema.Number.pipe(
       Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "max_wait is a number of seconds >= 0" })
@@ -226,15 +230,28 @@ export const decode = (
   const decoded = Schema.decodeUnknownEither(ReliabilityConfig)(input, { errors: "all", onExcessProperty: "error" })
   const issues = Either.match(decoded, {
     onLeft: (error) =>
-      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-        path: formatPath(issue.path),
-        message: issue.message
-      })),
+      ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue): Array<ConfigIssue> => {
+        const switchable = switchableAt(input, issue.path)
+        // `health` and `retry_budget` are a boolean or an object: report the form that was given, once.
+        if (switchable === "object" && issue.path.length === 1) return []
+        if (switchable === "other") {
+          if (!issue.message.startsWith("Expected boolean")) return []
+          return [{ path: formatPath(issue.path), message: "is true, false or an object of settings" }]
+        }
+        return [{ path: formatPath(issue.path), message: issue.message }]
+      }),
     onRight: (): Array<ConfigIssue> => []
   })
   issues.push(...crossChecks(input, new Set(options.providers)))
   if (issues.length > 0 || Either.isLeft(decoded)) return Either.left(new ReliabilityConfigError({ issues }))
   return Either.right(toPlan(decoded.right))
+}
+
+/** For an issue under `health` or `retry_budget`: what form the user gave there. */
+const switchableAt = (input: unknown, path: ReadonlyArray<PropertyKey>): "object" | "other" | undefined => {
+  if (!isRecord(input) || (path[0] !== "health" && path[0] !== "retry_budget")) return undefined
+  const value = input[path[0]]
+  return isRecord(value) ? "object" : path.length === 1 ? "other" : undefined
 }
 
 /**
@@ -280,9 +297,19 @@ const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<Conf
     }
   }
   const health = input.health
-  if (isRecord(health) && typeof health.open_for === "number" && typeof health.max_open_for === "number") {
-    if (health.max_open_for < health.open_for) {
-      issues.push({ path: "health.max_open_for", message: "must be >= health.open_for" })
+  if (isRecord(health)) {
+    const d = ModelHealth.defaultPolicy
+    const given = (key: string, fallback: Duration.Duration) =>
+      typeof health[key] === "number" ? health[key] : Duration.toSeconds(fallback)
+    const [openFor, maxOpenFor] = [given("open_for", d.openFor), given("max_open_for", d.maxOpenFor)]
+    if (maxOpenFor < openFor) {
+      const path = health.max_open_for === undefined ? "health.open_for" : "health.max_open_for"
+      issues.push({ path, message: `max_open_for (${maxOpenFor} s) must be >= open_for (${openFor} s)` })
+    }
+    const [hold, longHold] = [given("rate_limit_hold", d.rateLimitHold), given("long_hold", d.longHold)]
+    if (longHold < hold) {
+      const path = health.long_hold === undefined ? "health.rate_limit_hold" : "health.long_hold"
+      issues.push({ path, message: `long_hold (${longHold} s) must be >= rate_limit_hold (${hold} s)` })
     }
   }
   if (Array.isArray(chain)) {

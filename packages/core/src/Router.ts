@@ -35,6 +35,7 @@ import {
 } from "effect"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
+import { isCounted } from "./internal/modelState.js"
 import * as ModelHealth from "./ModelHealth.js"
 import * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
@@ -209,6 +210,8 @@ const runPlan = <A, B, R>(
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
   const health = options.health ?? noMemory
   const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
+  /** How many counted failures in a row open the breaker. */
+  const tripsAt = plan.health?.consecutiveFailures ?? Number.POSITIVE_INFINITY
   const limits = {
     cap: Duration.decode(options.retryAfterCap ?? defaultRetryAfterCap),
     deadlineAt: options.deadlineAt
@@ -245,7 +248,7 @@ const runPlan = <A, B, R>(
     const start = clock.unsafeCurrentTimeMillis()
     const admission = health.admit(model.model.id, start, forced ? forcedAdmission : probeLease(model))
     if (admission._tag === "Skip") {
-      attempts.push(skipEntry(model.model.id, admission))
+      traceSkip(attempts, model.model.id, admission)
       return from(without(remaining, model), [...skipped, [model, admission]], forced)
     }
     return tryModel(model, remaining, forced, clock, start, admission._tag === "Probe")
@@ -267,10 +270,13 @@ const runPlan = <A, B, R>(
     for (const [, skip] of skipped) {
       if (skip.until !== undefined && (retryAt === undefined || skip.until < retryAt)) retryAt = skip.until
     }
-    if (onAllUnavailable !== "fail" && retryAt !== undefined && plan.health !== undefined) {
+    // A half-open model whose probe is out reopens when the probe ends, which no clock can tell: look again soon.
+    const probing = skipped.some(([, skip]) => skip.state === "half-open")
+    const wakeAt = probing ? Math.min(retryAt ?? Number.POSITIVE_INFINITY, now + probePollMillis) : retryAt
+    if (onAllUnavailable !== "fail" && wakeAt !== undefined && plan.health !== undefined) {
       waitLimit ??= now + Duration.toMillis(plan.health.maxWait)
-      if (retryAt <= waitLimit && (limits.deadlineAt === undefined || retryAt < limits.deadlineAt)) {
-        return Effect.zipRight(Effect.sleep(Duration.millis(retryAt - now)), from(models))
+      if (wakeAt <= waitLimit && (limits.deadlineAt === undefined || wakeAt < limits.deadlineAt)) {
+        return Effect.zipRight(Effect.sleep(Duration.millis(wakeAt - now)), from(models))
       }
     }
     if (attempts.some((a) => a.outcome !== "skipped")) {
@@ -321,9 +327,12 @@ const runPlan = <A, B, R>(
 
   /**
    * Retries `model` after its `first` failure, on its retry schedule and
-   * within its retry budget. Before each retry, when `others` are left to
-   * fail over to: if model health now skips the model for a reason that this
-   * request's own outcomes did not set (`change`), the retry stops.
+   * within its retry budget. When `others` are left to fail over to, the
+   * retry stops as soon as model health skips the model for a reason this
+   * request did not cause on its own: checked when the retry is decided (so a
+   * model already opened by others costs no backoff wait) and again when it
+   * is due. A hold from this request's own 429, or a breaker its own failures
+   * tripped alone, is this request's to wait out, as its schedule says.
    */
   const retryModel = (
     model: Reliability.ModelPlan,
@@ -332,29 +341,37 @@ const runPlan = <A, B, R>(
     others: ReadonlyArray<Reliability.ModelPlan>
   ): Effect.Effect<readonly [A, number], ProviderError.ProviderError, R> => {
     const id = model.model.id
-    let ownUntil = change?.until
+    /** Counted failures of this model in a row, in this request: enough of them trip the breaker on their own. */
+    let ownFailures = isCounted(first.reason) ? 1 : 0
+    const owned = (changed: ModelHealth.Change | undefined): number | undefined =>
+      changed !== undefined && (changed.state === "held" || ownFailures >= tripsAt) ? changed.until : undefined
+    let ownUntil = owned(change)
     let last = first
     let stopped = false
     const canFailOver = others.some((m) => m.weight > 0)
+    /** Whether health skips the model for someone else's reason; if so the skip is traced and the retry stops. */
+    const skippedByOthers = (admission: ModelHealth.Admission): boolean => {
+      if (admission._tag !== "Skip" || (ownUntil !== undefined && admission.until === ownUntil)) return false
+      attempts.push(skipEntry(id, admission))
+      stopped = true
+      return true
+    }
     const once = Effect.withFiberRuntime<readonly [A, number], ProviderError.ProviderError, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const start = clock.unsafeCurrentTimeMillis()
       let probe = false
       if (canFailOver) {
         const admission = health.admit(id, start, { retry: true, probeLease: model.timeout })
-        if (admission._tag === "Skip" && admission.until !== ownUntil) {
-          attempts.push(skipEntry(id, admission))
-          stopped = true
-          return Effect.fail(last)
-        }
+        if (skippedByOthers(admission)) return Effect.fail(last)
         probe = admission._tag === "Probe"
       }
       return Effect.matchEffect(cancellable(attempt(model, start), id, probe), {
         onFailure: (error) => {
           record(attempts, id, clock, start, error)
           last = error
+          ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
           return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
-            if (changed !== undefined) ownUntil = changed.until
+            if (changed !== undefined) ownUntil = owned(changed)
             return Effect.fail(error)
           })
         },
@@ -371,6 +388,7 @@ const runPlan = <A, B, R>(
       Schedule.check(() => !stopped),
       Schedule.checkEffect(() =>
         Effect.map(Clock.currentTimeMillis, (now) => {
+          if (canFailOver && skippedByOthers(health.admit(id, now, peek))) return false
           if (health.withdrawRetry(id, now)) return true
           attempts.push({ model: id, outcome: "skipped", duration: Duration.zero, skip: { reason: "retry-budget" } })
           return false
@@ -410,6 +428,21 @@ const without = (
   models: ReadonlyArray<Reliability.ModelPlan>,
   model: Reliability.ModelPlan
 ): ReadonlyArray<Reliability.ModelPlan> => models.filter((m) => m !== model)
+
+/**
+ * Appends a skip to the trace, unless the trace already says the same (a
+ * request that waits and looks again finds the same state).
+ */
+const traceSkip = (attempts: Array<Attempt.Attempt>, model: string, skip: Skipped): void => {
+  const seen = attempts.some(
+    (a) => a.model === model && a.skip !== undefined && a.skip.reason === skip.state && a.skip.until === skip.until
+  )
+  if (!seen) attempts.push(skipEntry(model, skip))
+}
+
+/** How often a request waiting on a half-open model's probe looks again. */
+const probePollMillis = 50
+const peek = { peek: true } as const
 
 /** A skip, as the trace records it. */
 const skipEntry = (model: string, skip: Skipped): Attempt.Attempt => ({

@@ -36,6 +36,7 @@ export * as DefaultProviders from "./DefaultProviders.js"
 export {
   Attempt,
   ChatCompletion,
+  ModelHealth,
   ModelId,
   Provider,
   ProviderError,

@@ -282,14 +282,14 @@ export class ModelState {
     return { state: "held", until, reason }
   }
 
-  /** Opens the breaker for `open_for * 2^(k-1)`, capped, jittered by [0.8, 1.2] (`random` in [0, 1)). */
+  /** Opens the breaker for `open_for * 2^(k-1)` jittered by [0.8, 1.2] (`random` in [0, 1)), capped. */
   open(now: number, reason: string, random: number): Change {
     const health = this.health!
     // k decays by one for each window the model spent closed since it last closed.
     const quietWindows = this.breaker === "closed" ? Math.floor((now - this.since) / health.windowMillis) : 0
     this.opens = Math.max(0, this.opens - Math.max(0, quietWindows)) + 1
-    const base = Math.min(health.maxOpenForMillis, health.openForMillis * 2 ** Math.min(this.opens - 1, 30))
-    const until = now + Math.round(base * (0.8 + 0.4 * random))
+    const base = health.openForMillis * 2 ** Math.min(this.opens - 1, 30)
+    const until = now + Math.min(health.maxOpenForMillis, Math.round(base * (0.8 + 0.4 * random)))
     this.breaker = "open"
     this.openUntil = until
     this.openReason = reason
