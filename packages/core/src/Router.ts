@@ -136,9 +136,12 @@ export const routeStream = (
           attempts,
           { ...options, deadlineAt },
           (model) => openStream(model, providers, request),
-          (model, value, attemptStartedAt) => ({ model, value, attemptStartedAt })
+          (model, value) => ({ model, value })
         )
       )
+      // A failure after the commit is recorded as starting at the commit: the commit's success may have just
+      // closed the model's breaker, and the call's start, before that, would make the failure look stale.
+      const committedAt = yield* Clock.currentTimeMillis
       const id = committed.model.model.id
       const health = options.health
       let delivered = ""
@@ -150,7 +153,7 @@ export const routeStream = (
         Stream.catchAll((error) => {
           const interrupted = new StreamInterrupted({ model: id, delivered, error, attempts: [...attempts] })
           if (health === undefined) return Stream.fail(interrupted)
-          const outcome = failureOutcome(id, committed.attemptStartedAt, false, error)
+          const outcome = failureOutcome(id, committedAt, false, error)
           return Stream.fromEffect(Effect.zipRight(health.record(outcome), Effect.fail(interrupted)))
         })
       )
@@ -192,7 +195,7 @@ const noMemory: ModelHealth.Service = ModelHealth.unsafeMakeMemory({})
  * models not yet tried). A model that model health holds or has opened is
  * skipped without a call; when every candidate is skipped, the health policy's
  * `onAllUnavailable` decides. Finished attempts and skips are appended to
- * `attempts`; the answer is `done(model, value, startedAt)`.
+ * `attempts`; the answer is `done(model, value)`.
  *
  * This is the hot path, and every Effect step here is paid on every request:
  * one step reads the fiber's `Clock` and `Random` (so `TestClock` and seeded
@@ -206,7 +209,7 @@ const runPlan = <A, B, R>(
   options: Options & { readonly deadlineAt: number | undefined },
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
   attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
-  done: (model: Reliability.ModelPlan, value: A, startedAt: number) => B
+  done: (model: Reliability.ModelPlan, value: A) => B
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
   const health = options.health ?? noMemory
   const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
@@ -311,16 +314,13 @@ const runPlan = <A, B, R>(
           if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
           return Effect.matchEffect(retryModel(model, first, change, others), {
             onFailure: () => from(others, [], forced),
-            onSuccess: ([value, startedAt]) => Effect.succeed(done(model, value, startedAt))
+            onSuccess: (value) => Effect.succeed(done(model, value))
           })
         })
       },
       onSuccess: (value) => {
         record(attempts, id, clock, start)
-        return Effect.as(
-          health.record({ _tag: "Success", model: id, startedAt: start, probe }),
-          done(model, value, start)
-        )
+        return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), done(model, value))
       }
     })
   }
@@ -339,7 +339,7 @@ const runPlan = <A, B, R>(
     first: ProviderError.ProviderError,
     change: ModelHealth.Change | undefined,
     others: ReadonlyArray<Reliability.ModelPlan>
-  ): Effect.Effect<readonly [A, number], ProviderError.ProviderError, R> => {
+  ): Effect.Effect<A, ProviderError.ProviderError, R> => {
     const id = model.model.id
     /** Counted failures of this model in a row, in this request: enough of them trip the breaker on their own. */
     let ownFailures = isCounted(first.reason) ? 1 : 0
@@ -356,7 +356,7 @@ const runPlan = <A, B, R>(
       stopped = true
       return true
     }
-    const once = Effect.withFiberRuntime<readonly [A, number], ProviderError.ProviderError, R>((fiber) => {
+    const once = Effect.withFiberRuntime<A, ProviderError.ProviderError, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const start = clock.unsafeCurrentTimeMillis()
       let probe = false
@@ -377,10 +377,7 @@ const runPlan = <A, B, R>(
         },
         onSuccess: (value) => {
           record(attempts, id, clock, start)
-          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
-            value,
-            start
-          ] as const)
+          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), value)
         }
       })
     })

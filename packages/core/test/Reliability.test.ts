@@ -184,3 +184,181 @@ describe("Reliability: rejections name their path", () => {
     }
   )
 })
+
+describe("Reliability: health and retry_budget", () => {
+  const weights = { "openai/a": 1 }
+  /** A policy with its durations in millis, for exact comparison. */
+  const policyMillis = (policy: Reliability.Plan["health"]) =>
+    policy === undefined
+      ? undefined
+      : {
+          ...policy,
+          window: Duration.toMillis(policy.window),
+          openFor: Duration.toMillis(policy.openFor),
+          maxOpenFor: Duration.toMillis(policy.maxOpenFor),
+          rateLimitHold: Duration.toMillis(policy.rateLimitHold),
+          longHold: Duration.toMillis(policy.longHold),
+          maxWait: Duration.toMillis(policy.maxWait)
+        }
+  const budgetMillis = (budget: Reliability.Plan["retryBudget"]) =>
+    budget === undefined ? undefined : { ...budget, window: Duration.toMillis(budget.window) }
+  const defaultPolicy = {
+    consecutiveFailures: 3,
+    failureRate: 0.5,
+    window: 30_000,
+    minCalls: 10,
+    openFor: 10_000,
+    maxOpenFor: 300_000,
+    rateLimitHold: 1_000,
+    longHold: 300_000,
+    onAllUnavailable: "wait",
+    maxWait: 5_000
+  }
+  const defaultBudget = { ratio: 0.2, window: 10_000, minPerSecond: 1 }
+
+  it("both are on by default, with the documented defaults (the seed's configs get them)", () => {
+    for (const input of [{ weights }, { failover_chain: [{ model: "openai/a" }] }]) {
+      const plan = Either.getOrThrow(decode(input))
+      assert.deepStrictEqual(policyMillis(plan.health), defaultPolicy)
+      assert.deepStrictEqual(budgetMillis(plan.retryBudget), defaultBudget)
+    }
+  })
+
+  it("true keeps the defaults", () => {
+    const plan = Either.getOrThrow(decode({ weights, health: true, retry_budget: true }))
+    assert.deepStrictEqual(policyMillis(plan.health), defaultPolicy)
+    assert.deepStrictEqual(budgetMillis(plan.retryBudget), defaultBudget)
+  })
+
+  it("false turns each off, independently", () => {
+    const noHealth = Either.getOrThrow(decode({ weights, health: false }))
+    assert.isUndefined(noHealth.health)
+    assert.deepStrictEqual(budgetMillis(noHealth.retryBudget), defaultBudget)
+    const noBudget = Either.getOrThrow(decode({ weights, retry_budget: false }))
+    assert.deepStrictEqual(policyMillis(noBudget.health), defaultPolicy)
+    assert.isUndefined(noBudget.retryBudget)
+  })
+
+  it("every key is read, and seconds become durations", () => {
+    const plan = Either.getOrThrow(
+      decode({
+        failover_chain: [{ model: "openai/a" }],
+        health: {
+          consecutive_failures: 5,
+          failure_rate: 0.25,
+          window: 60,
+          min_calls: 20,
+          open_for: 2.5,
+          max_open_for: 120,
+          rate_limit_hold: 0.5,
+          long_hold: 600,
+          on_all_unavailable: "probe",
+          max_wait: 0
+        },
+        retry_budget: { ratio: 0, window: 5, min_per_second: 0 }
+      })
+    )
+    assert.deepStrictEqual(policyMillis(plan.health), {
+      consecutiveFailures: 5,
+      failureRate: 0.25,
+      window: 60_000,
+      minCalls: 20,
+      openFor: 2_500,
+      maxOpenFor: 120_000,
+      rateLimitHold: 500,
+      longHold: 600_000,
+      onAllUnavailable: "probe",
+      maxWait: 0
+    })
+    assert.deepStrictEqual(budgetMillis(plan.retryBudget), { ratio: 0, window: 5_000, minPerSecond: 0 })
+  })
+
+  it("a partial health config keeps the defaults of the keys it leaves out", () => {
+    const plan = Either.getOrThrow(decode({ weights, health: { on_all_unavailable: "fail", max_wait: 2 } }))
+    assert.deepStrictEqual(policyMillis(plan.health), { ...defaultPolicy, onAllUnavailable: "fail", maxWait: 2_000 })
+  })
+
+  const rejected: ReadonlyArray<readonly [string, unknown, string, string]> = [
+    ["consecutive_failures of 0", { consecutive_failures: 0 }, "health.consecutive_failures", "integer >= 1"],
+    ["fractional consecutive_failures", { consecutive_failures: 1.5 }, "health.consecutive_failures", "integer >= 1"],
+    ["a failure_rate of 0", { failure_rate: 0 }, "health.failure_rate", "> 0 and <= 1"],
+    ["a failure_rate above 1", { failure_rate: 1.5 }, "health.failure_rate", "> 0 and <= 1"],
+    ["a zero window", { window: 0 }, "health.window", "> 0"],
+    ["min_calls of 0", { min_calls: 0 }, "health.min_calls", "integer >= 1"],
+    ["a negative open_for", { open_for: -1 }, "health.open_for", "> 0"],
+    [
+      "a max_open_for less than open_for",
+      { open_for: 20, max_open_for: 10 },
+      "health.max_open_for",
+      "max_open_for (10 s) must be >= open_for (20 s)"
+    ],
+    [
+      "a long_hold less than rate_limit_hold",
+      { rate_limit_hold: 10, long_hold: 5 },
+      "health.long_hold",
+      "long_hold (5 s) must be >= rate_limit_hold (10 s)"
+    ],
+    ["a zero rate_limit_hold", { rate_limit_hold: 0 }, "health.rate_limit_hold", "> 0"],
+    ["an infinite long_hold", { long_hold: Number.POSITIVE_INFINITY }, "health.long_hold", "> 0"],
+    [
+      "an unknown on_all_unavailable",
+      { on_all_unavailable: "sometimes" },
+      "health.on_all_unavailable",
+      'on_all_unavailable is "wait", "fail" or "probe"'
+    ],
+    ["a negative max_wait", { max_wait: -1 }, "health.max_wait", ">= 0"],
+    ["a string in place of seconds", { open_for: "10" }, "health.open_for", "number"],
+    ["an unknown key (a typo)", { foo: 1 }, "health.foo", "unexpected"]
+  ]
+  for (const [name, health, path, fragment] of rejected) {
+    it(`health: ${name}`, () => assertIssue({ weights, health }, path, fragment))
+  }
+
+  it("health: neither a boolean nor an object, reported once", () =>
+    assert.deepStrictEqual(issues({ weights, health: "yes" }), ["health: is true, false or an object of settings"]))
+
+  const rejectedBudget: ReadonlyArray<readonly [string, unknown, string, string]> = [
+    ["a ratio above 1", { ratio: 1.5 }, "retry_budget.ratio", ">= 0 and <= 1"],
+    ["a negative ratio", { ratio: -0.1 }, "retry_budget.ratio", ">= 0 and <= 1"],
+    ["a zero window", { window: 0 }, "retry_budget.window", "> 0"],
+    ["a negative min_per_second", { min_per_second: -1 }, "retry_budget.min_per_second", ">= 0"],
+    ["an unknown key (a typo)", { bar: 1 }, "retry_budget.bar", "unexpected"]
+  ]
+  for (const [name, retryBudget, path, fragment] of rejectedBudget) {
+    it(`retry_budget: ${name}`, () => assertIssue({ weights, retry_budget: retryBudget }, path, fragment))
+  }
+
+  it("lists every problem of health and retry_budget at once, beside the others", () => {
+    const found = issues({
+      weights: { "openai/a": -1 },
+      health: { consecutive_failures: 0, window: -1 },
+      retry_budget: { ratio: 2 }
+    })
+    const paths = found.map((line) => line.slice(0, line.indexOf(": ")))
+    for (const path of ['weights["openai/a"]', "health.consecutive_failures", "health.window", "retry_budget.ratio"]) {
+      assert.include(paths, path)
+    }
+  })
+
+  it("a max_open_for less than the default open_for (10 s) is rejected too", () =>
+    assertIssue({ weights, health: { max_open_for: 5 } }, "health.max_open_for", "must be >= open_for (10 s)"))
+
+  it("an open_for above the default max_open_for (300 s) is rejected, at the key given", () =>
+    assertIssue({ weights, health: { open_for: 400 } }, "health.open_for", "max_open_for (300 s) must be >= open_for"))
+
+  it("a rate_limit_hold above the default long_hold (300 s) is rejected, at the key given", () =>
+    assertIssue(
+      { weights, health: { rate_limit_hold: 400 } },
+      "health.rate_limit_hold",
+      "long_hold (300 s) must be >= rate_limit_hold (400 s)"
+    ))
+
+  it("a bad health value is reported once, at its own path (no line about the boolean form)", () => {
+    assert.deepStrictEqual(issues({ weights, health: { consecutive_failures: 0 } }), [
+      "health.consecutive_failures: consecutive_failures is an integer >= 1"
+    ])
+    assert.deepStrictEqual(issues({ weights, retry_budget: { min_per_second: -1 } }), [
+      "retry_budget.min_per_second: min_per_second is a number >= 0"
+    ])
+  })
+})

@@ -41,6 +41,8 @@ export type Outcome =
       readonly reason: ProviderError.Reason
       readonly status?: number | undefined
       readonly retryAfter?: Duration.DurationInput | undefined
+      /** When the rate limit that was hit resets, as a wire reads it from its rate-limit headers. */
+      readonly rateLimitReset?: Duration.DurationInput | undefined
     }
   | { readonly _tag: "Delay"; readonly duration: Duration.DurationInput; readonly then: Outcome }
   | { readonly _tag: "Hang" }
@@ -93,15 +95,27 @@ export const breakAfter = (afterChunks: number, reason: ProviderError.Reason = "
 export const stallAfter = (afterChunks: number): Outcome => ({ _tag: "Stall", afterChunks })
 
 /**
- * Fail with a `ProviderError` of this reason.
+ * Fail with a `ProviderError` of this reason, with the `status`, `retryAfter`
+ * and `rateLimitReset` (the reset a wire reads from its rate-limit headers)
+ * a provider would have sent.
  *
  * @since 0.1.0
  * @category outcomes
  */
 export const fail = (
   reason: ProviderError.Reason,
-  options?: { readonly status?: number | undefined; readonly retryAfter?: Duration.DurationInput | undefined }
-): Outcome => ({ _tag: "Fail", reason, status: options?.status, retryAfter: options?.retryAfter })
+  options?: {
+    readonly status?: number | undefined
+    readonly retryAfter?: Duration.DurationInput | undefined
+    readonly rateLimitReset?: Duration.DurationInput | undefined
+  }
+): Outcome => ({
+  _tag: "Fail",
+  reason,
+  status: options?.status,
+  retryAfter: options?.retryAfter,
+  rateLimitReset: options?.rateLimitReset
+})
 
 /**
  * Wait (on the Effect clock, so `TestClock` drives it), then do `then`.
@@ -229,6 +243,7 @@ const run = (
           model,
           status: outcome.status,
           retryAfter: outcome.retryAfter === undefined ? undefined : Duration.decode(outcome.retryAfter),
+          rateLimitReset: outcome.rateLimitReset === undefined ? undefined : Duration.decode(outcome.rateLimitReset),
           description: "scripted failure"
         })
       )
