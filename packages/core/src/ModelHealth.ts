@@ -321,8 +321,7 @@ export const unsafeMakeMemory = (options: {
     const at = state.changedAt(now, to)
     state.published = to
     if (subscribers.size === 0) return
-    const until = to === "held" ? state.holdUntil : to === "open" ? state.openUntil : undefined
-    const reason = to === "held" ? state.holdReason : to === "healthy" ? undefined : state.openReason
+    const { reason, until } = state.explain(to)
     const transition: Transition = {
       model,
       from,
@@ -426,9 +425,7 @@ export const healthy = (model: string): ModelStatus => ({
 
 const status = (model: string, state: ModelState, now: number): ModelStatus => {
   const current = state.state(now)
-  const until = current === "held" ? state.holdUntil : current === "open" ? state.openUntil : undefined
-  const reason =
-    current === "held" ? state.holdReason : current === "healthy" ? undefined : (state.openReason ?? undefined)
+  const { reason, until } = state.explain(current)
   const [recentCalls, recentFailures] = state.windowCounts(now)
   const [recentRequests, recentRetries] = state.budgetCounts(now)
   return {

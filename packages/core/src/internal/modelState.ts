@@ -146,13 +146,20 @@ export class ModelState {
     }
   }
 
-  /** The state at `now`, and since when it holds: a time-driven change is dated when it happened. */
+  /** The state at `now`. */
   state(now: number): State {
     this.tick(now)
     const held = this.holdUntil > now
     if (this.breaker === "open" && (!held || this.openUntil > this.holdUntil)) return "open"
     if (held) return "held"
     return this.breaker === "half-open" ? "half-open" : "healthy"
+  }
+
+  /** Until when, and why, the model is in `state` (a state just read with `state`). */
+  explain(state: State): { readonly until: number | undefined; readonly reason: string | undefined } {
+    if (state === "held") return { until: this.holdUntil, reason: this.holdReason }
+    if (state === "open") return { until: this.openUntil, reason: this.openReason }
+    return { until: undefined, reason: state === "half-open" ? this.openReason : undefined }
   }
 
   /** When the state at `now` began, for a transition observed late (a hold ran out, an open period ended). */
@@ -165,14 +172,10 @@ export class ModelState {
   /** Why the model cannot be called now, or `undefined` when it can (maybe as the probe). */
   unavailable(now: number, options: { readonly ignoreBreaker: boolean }): Unavailable | undefined {
     const state = this.state(now)
-    if (state === "held") return { state, until: this.holdUntil, reason: this.holdReason }
-    if (options.ignoreBreaker) return undefined
-    if (state === "open") {
-      const until = Math.max(this.openUntil, this.holdUntil)
-      return { state, until, reason: this.openReason }
-    }
-    if (state === "half-open" && this.probeUntil > now) return { state, reason: this.openReason }
-    return undefined
+    if (state === "healthy" || (options.ignoreBreaker && state !== "held")) return undefined
+    if (state === "half-open" && this.probeUntil <= now) return undefined
+    const { reason, until } = this.explain(state)
+    return { state, ...(until === undefined ? {} : { until }), ...(reason === undefined ? {} : { reason }) }
   }
 
   /**
