@@ -17,7 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, type ModelId, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
+import { ChatCompletion, type ModelId, type Provider, ProviderError } from "@ironlabsai/core"
+import { CallSpan, Connection, Deadline, ProviderReply } from "@ironlabsai/http"
 import { Clock, type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as AnthropicRateLimit from "./AnthropicRateLimit.js"
 
@@ -52,7 +53,7 @@ export const defaultMaxTokens = 4096
  * @since 0.1.0
  * @category models
  */
-export type Options = Provider.ConnectionOptions
+export type Options = Connection.Options
 
 /**
  * Options from the environment: `ANTHROPIC_API_KEY` (read as `Redacted`) and
@@ -61,7 +62,7 @@ export type Options = Provider.ConnectionOptions
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Provider.connectionConfig("ANTHROPIC")
+export const config: Config.Config<Options> = Connection.config("ANTHROPIC")
 
 /**
  * The part of Anthropic's reply that is used.
@@ -145,52 +146,49 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(
-    Effect.zip(HttpClient.HttpClient, Effect.serviceOption(Provider.NativeDeadlines)),
-    ([httpClient, native]) => {
-      // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-      const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
-      const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
-      const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
-      // Built once: each call only adds its body.
-      const head = HttpClientRequest.post(url).pipe(
-        HttpClientRequest.setHeaders({
-          "x-api-key": Either.isRight(apiKey) ? Redacted.value(apiKey.right) : "",
-          "anthropic-version": apiVersion
-        }),
-        HttpClientRequest.acceptJson
-      )
-      const post = (client: HttpClient.HttpClient, body: unknown) =>
-        client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
-      return {
-        deadlines: Option.isSome(native) ? "native" : undefined,
-        complete: ({ model, request }) => {
-          if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-          return Provider.withCallSpan({ system: "anthropic", model, url }, (traced) =>
-            ProviderReply.decode(post(traced ? quiet : httpClient, toRequestBody(model.name, request)), {
-              model: model.id,
-              schema: MessageResponse,
-              errorOf,
-              rateLimitResetOf: AnthropicRateLimit.resetOf,
-              maxBytes: options.maxResponseBytes,
-              apiKey: apiKey.right
-            })
-          ).pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
-        },
-        stream: ({ model, request }) => {
-          if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
-          return ProviderReply.stream(post(quiet, { ...toRequestBody(model.name, request), stream: true }), {
+  Effect.map(Effect.zip(HttpClient.HttpClient, Deadline.strategy), ([httpClient, deadline]) => {
+    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
+    const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+    const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
+    const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
+    // Built once: each call only adds its body.
+    const head = HttpClientRequest.post(url).pipe(
+      HttpClientRequest.setHeaders({
+        "x-api-key": Either.isRight(apiKey) ? Redacted.value(apiKey.right) : "",
+        "anthropic-version": apiVersion
+      }),
+      HttpClientRequest.acceptJson
+    )
+    const post = (client: HttpClient.HttpClient, body: unknown) =>
+      client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
+    return {
+      deadline,
+      complete: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
+        return CallSpan.withCallSpan({ system: "anthropic", model, url }, (traced) =>
+          ProviderReply.decode(post(traced ? quiet : httpClient, toRequestBody(model.name, request)), {
             model: model.id,
+            schema: MessageResponse,
             errorOf,
             rateLimitResetOf: AnthropicRateLimit.resetOf,
-            parser: () => eventParser(model),
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right
           })
-        }
+        ).pipe(Effect.zipWith(Clock.currentTimeMillis, (message, now) => toChatCompletion(model.name, message, now)))
+      },
+      stream: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
+        return ProviderReply.stream(post(quiet, { ...toRequestBody(model.name, request), stream: true }), {
+          model: model.id,
+          errorOf,
+          rateLimitResetOf: AnthropicRateLimit.resetOf,
+          parser: () => eventParser(model),
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
+        })
       }
     }
-  )
+  })
 
 /**
  * The events of Anthropic's stream that carry something; `ping`,

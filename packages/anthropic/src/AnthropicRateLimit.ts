@@ -23,7 +23,7 @@
  *
  * @since 0.2.0
  */
-import type { ProviderReply } from "@ironlabsai/core"
+import type { ProviderReply } from "@ironlabsai/http"
 import { Duration } from "effect"
 
 /**

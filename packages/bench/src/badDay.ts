@@ -23,7 +23,7 @@
 import { IronlabsClient, type ModelHealth, Provider, type Reliability } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { Simulator } from "@ironlabsai/testing"
-import { UndiciHttpClient } from "ironlabsai"
+import { UndiciHttpClient } from "@ironlabsai/http"
 import { Effect, Either, Fiber, ManagedRuntime, Redacted, Stream } from "effect"
 import { fixed, median, percentile } from "./stats.js"
 

@@ -17,7 +17,8 @@ import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
-import { IronlabsAI, UndiciHttpClient } from "ironlabsai"
+import { Deadline, UndiciHttpClient } from "@ironlabsai/http"
+import { IronlabsAI } from "ironlabsai"
 import { Effect, Either, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { Bench } from "tinybench"
 import { Agent } from "undici"
@@ -170,13 +171,13 @@ const completion: ChatCompletion.ChatCompletion = {
 }
 const memory: Provider.Provider = { complete: () => Effect.succeed(completion), stream: () => Stream.empty }
 const memoryClient = clientOver(Provider.registry({ openai: memory }))
-// The same provider declaring native deadlines, as providers over UndiciHttpClient do: the deadline
+// The same provider declaring a cooperative deadline, as providers over UndiciHttpClient do: the deadline
 // then costs a FiberRef here and one timer in the HTTP client (measured in (a)), not a fiber.
-const nativeClient = clientOver(Provider.registry({ openai: { ...memory, deadlines: "native" } }))
+const nativeClient = clientOver(Provider.registry({ openai: { ...memory, deadline: "cooperative" } }))
 const direct = memory.complete(call)
 const micro = new Bench({ time: quick ? 300 : 1500, warmup: true })
 micro.add("direct provider call (Effect.runPromise)", () => Effect.runPromise(direct))
-micro.add("full router, native deadlines (as over UndiciHttpClient)", () =>
+micro.add("full router, cooperative deadline (as over UndiciHttpClient)", () =>
   Effect.runPromise(nativeClient.completions.create(request))
 )
 micro.add("full router, Effect.timeout per attempt (any other client)", () =>
@@ -201,7 +202,7 @@ const overheadTimeout = microRows[2]!.p50 - microRows[0]!.p50
 goals.push(["in-process overhead, p50", "<= 15 µs", `${fixed(overhead, 1)} µs`, overhead <= 15])
 out()
 out(
-  `Router overhead over a direct call: **${fixed(overhead, 2)} µs** per request at p50 with native deadlines, ${fixed(overheadTimeout, 2)} µs with Effect.timeout (target: at most 15 µs).`
+  `Router overhead over a direct call: **${fixed(overhead, 2)} µs** per request at p50 with a cooperative deadline, ${fixed(overheadTimeout, 2)} µs with Effect.timeout, the aggressive way (target: at most 15 µs).`
 )
 
 // (b, continued) The same question under load: client-side CPU per request with 16 calls in flight,
@@ -218,7 +219,7 @@ const memoryDispatcher = new MemoryDispatcher(Buffer.from(JSON.stringify(complet
 const offline = stack(
   Layer.merge(
     Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.make(memoryDispatcher)),
-    Layer.succeed(Provider.NativeDeadlines, true)
+    Layer.succeed(Deadline.Cooperative, true)
   )
 )
 const offlineRouter = offline.client()

@@ -576,11 +576,11 @@ const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
   })
 
 /**
- * One attempt, under the model's own timeout, which aborts the call. A stack
- * with native deadlines gets the deadline through `Provider.currentDeadline`
- * and aborts the request itself; any other provider runs under
- * `Effect.timeoutFail`, which interrupts it. Either way a late attempt fails
- * with `Timeout`.
+ * One attempt, under the model's own timeout, which aborts the call. A
+ * provider whose deadline is cooperative gets it through
+ * `Provider.currentDeadline` and aborts the request itself; any other runs
+ * under `Effect.timeoutFail` (aggressive: it interrupts the call). Either way a
+ * late attempt fails with `Timeout`.
  */
 const callModel = (
   model: Reliability.ModelPlan,
@@ -591,7 +591,7 @@ const callModel = (
   const prepared = prepare(model, providers, request)
   if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
   const [provider, call] = prepared.right
-  if (provider.deadlines !== "native") {
+  if (provider.deadline !== "cooperative") {
     return provider
       .complete(call)
       .pipe(Effect.timeoutFail({ duration: model.timeout, onTimeout: timedOut(model, "no answer") }))

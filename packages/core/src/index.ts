@@ -48,20 +48,6 @@ export * as Provider from "./Provider.js"
 export * as ProviderError from "./ProviderError.js"
 
 /**
- * From a provider's raw reply to a decoded body or a classified error.
- *
- * @since 0.1.0
- */
-export * as ProviderReply from "./ProviderReply.js"
-
-/**
- * Server-sent events from a byte stream, with size caps.
- *
- * @since 0.1.0
- */
-export * as Sse from "./Sse.js"
-
-/**
  * The reliability config in the seed's keys, decoded into a plan.
  *
  * @since 0.1.0

@@ -18,6 +18,7 @@
 import type { HttpClient } from "@effect/platform"
 import { AnthropicProvider } from "@ironlabsai/anthropic"
 import { Provider, Reliability } from "@ironlabsai/core"
+import { Connection } from "@ironlabsai/http"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { type ConfigError, Effect, Layer, Redacted } from "effect"
 
@@ -56,8 +57,8 @@ export const prefixes: ReadonlyArray<string> = ["openai", "anthropic"]
  * @category models
  */
 export interface Resolved {
-  readonly openai: Provider.ConnectionOptions
-  readonly anthropic: Provider.ConnectionOptions
+  readonly openai: Connection.Options
+  readonly anthropic: Connection.Options
 }
 
 /**
@@ -80,7 +81,7 @@ export const resolve = (options: Options = {}): Effect.Effect<Resolved, ConfigEr
  */
 export const problems = (resolved: Resolved): ReadonlyArray<Reliability.ConfigIssue> =>
   (["openai", "anthropic"] as const).flatMap((name) =>
-    Provider.connectionProblems(resolved[name]).map((problem) => ({
+    Connection.problems(resolved[name]).map((problem) => ({
       path: `${name}.${problem.field}`,
       message: problem.message
     }))
@@ -124,10 +125,7 @@ export const layer = (
   HttpClient.HttpClient
 > => Layer.effect(Provider.Providers, make(options))
 
-const merge = (
-  fromEnv: Provider.ConnectionOptions,
-  explicit: ProviderOptions | undefined
-): Provider.ConnectionOptions => ({
+const merge = (fromEnv: Connection.Options, explicit: ProviderOptions | undefined): Connection.Options => ({
   ...fromEnv,
   apiKey: toRedacted(explicit?.apiKey) ?? fromEnv.apiKey,
   baseURL: explicit?.baseURL ?? fromEnv.baseURL

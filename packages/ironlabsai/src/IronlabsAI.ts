@@ -28,7 +28,7 @@ import {
 import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
-import * as UndiciHttpClient from "./UndiciHttpClient.js"
+import { UndiciHttpClient } from "@ironlabsai/http"
 
 /**
  * @since 0.1.0

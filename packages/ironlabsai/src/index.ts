@@ -19,7 +19,7 @@ export type { Options as IronlabsClientOptions } from "./IronlabsClient.js"
  *
  * @since 0.1.0
  */
-export * as UndiciHttpClient from "./UndiciHttpClient.js"
+export { UndiciHttpClient } from "@ironlabsai/http"
 
 /**
  * The default provider registry: OpenAI and Anthropic, from env and options.
@@ -40,7 +40,6 @@ export {
   ModelId,
   Provider,
   ProviderError,
-  ProviderReply,
   Reliability,
   Router,
   RoutingError

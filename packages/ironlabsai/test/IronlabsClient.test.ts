@@ -75,9 +75,9 @@ describe("IronlabsClient (Effect API)", () => {
   })
 })
 
-describe("Native deadlines", () => {
+describe("Cooperative deadlines", () => {
   it.effect(
-    "providers over UndiciHttpClient enforce the attempt deadline themselves; over another client they do not",
+    "providers over UndiciHttpClient enforce the attempt deadline themselves (cooperative); over another client the router does (aggressive)",
     () =>
       Effect.gen(function* () {
         const lean = yield* DefaultProviders.make({ openai: { apiKey: "sk-x" }, anthropic: { apiKey: "sk-y" } }).pipe(
@@ -88,45 +88,47 @@ describe("Native deadlines", () => {
           anthropic: { apiKey: "sk-y" }
         }).pipe(Effect.provide(NodeHttpClient.layerUndici))
         assert.deepStrictEqual(
-          [...lean.values()].map((p) => p.deadlines),
-          ["native", "native"]
+          [...lean.values()].map((p) => p.deadline),
+          ["cooperative", "cooperative"]
         )
         assert.deepStrictEqual(
-          [...platform.values()].map((p) => p.deadlines),
-          [undefined, undefined]
+          [...platform.values()].map((p) => p.deadline),
+          ["aggressive", "aggressive"]
         )
       })
   )
 
   layer(Simulator.layer(), { excludeTestServices: true })((it) => {
-    it.effect("a native deadline ends a hung attempt with Timeout at the model's timeout and closes its socket", () =>
-      Effect.gen(function* () {
-        const sim = yield* Simulator.SimulatorService
-        sim.reset()
-        sim.script("gpt-4o", { hang: true })
-        const started = Date.now()
-        const error = yield* Effect.flip(
-          Effect.flatMap(IronlabsClient, (client) =>
-            client.completions.create({ messages: [{ role: "user", content: "Hi" }] })
-          ).pipe(
-            Effect.provide(
-              IronlabsClient.layer({
-                reliability: { failover_chain: [{ model: "openai/gpt-4o", timeout: 0.3, max_retries: 0 }] },
-                openai: { apiKey: "sk-x", baseURL: sim.openaiBaseUrl }
-              }).pipe(Layer.provide(UndiciHttpClient.layer))
+    it.effect(
+      "a cooperative deadline ends a hung attempt with Timeout at the model's timeout and closes its socket",
+      () =>
+        Effect.gen(function* () {
+          const sim = yield* Simulator.SimulatorService
+          sim.reset()
+          sim.script("gpt-4o", { hang: true })
+          const started = Date.now()
+          const error = yield* Effect.flip(
+            Effect.flatMap(IronlabsClient, (client) =>
+              client.completions.create({ messages: [{ role: "user", content: "Hi" }] })
+            ).pipe(
+              Effect.provide(
+                IronlabsClient.layer({
+                  reliability: { failover_chain: [{ model: "openai/gpt-4o", timeout: 0.3, max_retries: 0 }] },
+                  openai: { apiKey: "sk-x", baseURL: sim.openaiBaseUrl }
+                }).pipe(Layer.provide(UndiciHttpClient.layer))
+              )
             )
           )
-        )
-        const elapsed = Date.now() - started
-        assert.strictEqual(error._tag, "AllModelsFailed")
-        assert.deepStrictEqual(
-          error._tag === "AllModelsFailed" ? error.attempts.map((a) => [a.error?.reason, a.error?.description]) : [],
-          [["Timeout", "no answer within 300ms"]]
-        )
-        assert.isAtLeast(elapsed, 290)
-        assert.isBelow(elapsed, 1500)
-        yield* Effect.promise(() => sim.waitForClientClose(1))
-      })
+          const elapsed = Date.now() - started
+          assert.strictEqual(error._tag, "AllModelsFailed")
+          assert.deepStrictEqual(
+            error._tag === "AllModelsFailed" ? error.attempts.map((a) => [a.error?.reason, a.error?.description]) : [],
+            [["Timeout", "no answer within 300ms"]]
+          )
+          assert.isAtLeast(elapsed, 290)
+          assert.isBelow(elapsed, 1500)
+          yield* Effect.promise(() => sim.waitForClientClose(1))
+        })
     )
   })
 })

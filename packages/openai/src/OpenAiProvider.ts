@@ -17,7 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, Provider, ProviderError, ProviderReply } from "@ironlabsai/core"
+import { ChatCompletion, type Provider, ProviderError } from "@ironlabsai/core"
+import { CallSpan, Connection, Deadline, ProviderReply } from "@ironlabsai/http"
 import { type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as OpenAiRateLimit from "./OpenAiRateLimit.js"
 
@@ -35,7 +36,7 @@ export const defaultBaseURL = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category models
  */
-export type Options = Provider.ConnectionOptions
+export type Options = Connection.Options
 
 /**
  * Options from the environment: `OPENAI_API_KEY` (read as `Redacted`) and
@@ -44,7 +45,7 @@ export type Options = Provider.ConnectionOptions
  * @since 0.1.0
  * @category config
  */
-export const config: Config.Config<Options> = Provider.connectionConfig("OPENAI")
+export const config: Config.Config<Options> = Connection.config("OPENAI")
 
 /**
  * The OpenAI error body: `{ "error": { "message", "type", "code" } }`.
@@ -62,51 +63,48 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(
-    Effect.zip(HttpClient.HttpClient, Effect.serviceOption(Provider.NativeDeadlines)),
-    ([httpClient, native]) => {
-      // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-      const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
-      const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
-      const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
-      // Built once: each call only adds its body.
-      const head = HttpClientRequest.post(url).pipe(
-        HttpClientRequest.bearerToken(Either.isRight(apiKey) ? Redacted.value(apiKey.right) : ""),
-        HttpClientRequest.acceptJson
-      )
-      const post = (client: HttpClient.HttpClient, body: unknown) =>
-        client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
-      return {
-        deadlines: Option.isSome(native) ? "native" : undefined,
-        complete: ({ model, request }) => {
-          if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
-          const { stream: _, ...body } = request
-          return Provider.withCallSpan({ system: "openai", model, url }, (traced) =>
-            ProviderReply.decode(post(traced ? quiet : httpClient, { ...body, model: model.name }), {
-              model: model.id,
-              schema: ChatCompletion.ChatCompletion,
-              errorOf,
-              rateLimitResetOf: OpenAiRateLimit.resetOf,
-              maxBytes: options.maxResponseBytes,
-              apiKey: apiKey.right
-            })
-          )
-        },
-        stream: ({ model, request }) => {
-          if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
-          const body = { ...request, model: model.name, stream: true, stream_options: { include_usage: true } }
-          return ProviderReply.stream(post(quiet, body), {
+  Effect.map(Effect.zip(HttpClient.HttpClient, Deadline.strategy), ([httpClient, deadline]) => {
+    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
+    const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+    const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
+    const apiKey = ProviderReply.usableKey(options, "OPENAI_API_KEY")
+    // Built once: each call only adds its body.
+    const head = HttpClientRequest.post(url).pipe(
+      HttpClientRequest.bearerToken(Either.isRight(apiKey) ? Redacted.value(apiKey.right) : ""),
+      HttpClientRequest.acceptJson
+    )
+    const post = (client: HttpClient.HttpClient, body: unknown) =>
+      client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
+    return {
+      deadline,
+      complete: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
+        const { stream: _, ...body } = request
+        return CallSpan.withCallSpan({ system: "openai", model, url }, (traced) =>
+          ProviderReply.decode(post(traced ? quiet : httpClient, { ...body, model: model.name }), {
             model: model.id,
+            schema: ChatCompletion.ChatCompletion,
             errorOf,
             rateLimitResetOf: OpenAiRateLimit.resetOf,
-            parser: () => parseEvent(model.id),
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right
           })
-        }
+        )
+      },
+      stream: ({ model, request }) => {
+        if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
+        const body = { ...request, model: model.name, stream: true, stream_options: { include_usage: true } }
+        return ProviderReply.stream(post(quiet, body), {
+          model: model.id,
+          errorOf,
+          rateLimitResetOf: OpenAiRateLimit.resetOf,
+          parser: () => parseEvent(model.id),
+          maxBytes: options.maxResponseBytes,
+          apiKey: apiKey.right
+        })
       }
     }
-  )
+  })
 
 const decodeChunk = Schema.decodeUnknownEither(ChatCompletion.ChatCompletionChunk)
 

@@ -22,7 +22,7 @@
  *
  * @since 0.2.0
  */
-import type { ProviderReply } from "@ironlabsai/core"
+import type { ProviderReply } from "@ironlabsai/http"
 import { Duration } from "effect"
 
 /** Nanoseconds per unit of a Go duration. */

@@ -7,7 +7,7 @@
  *
  * @example
  * import { Effect } from "effect"
- * import * as Demo from "ironlabsai/Demo"
+ * import { Demo } from "@ironlabsai/cli"
  *
  * Effect.runPromise(Demo.run({ requests: 100 }))
  *
@@ -18,9 +18,8 @@ import type { Attempt, ModelHealth, Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
 import { Duration, Effect, Layer, Stream } from "effect"
-import * as DefaultProviders from "./DefaultProviders.js"
-import { IronlabsClient } from "./IronlabsClient.js"
-import * as UndiciHttpClient from "./UndiciHttpClient.js"
+import { UndiciHttpClient } from "@ironlabsai/http"
+import { DefaultProviders, IronlabsClient } from "ironlabsai"
 
 /**
  * @since 0.1.0

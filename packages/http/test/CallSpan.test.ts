@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ModelId, Provider } from "@ironlabsai/core"
+import { ModelId } from "@ironlabsai/core"
+import { CallSpan } from "@ironlabsai/http"
 import { Effect, Option, Tracer } from "effect"
 
 const model = ModelId.parse("openai/gpt-4o")!
 /** The span a provider call runs in, if any. */
-const spanInCall = Provider.withCallSpan(
+const spanInCall = CallSpan.withCallSpan(
   { system: "openai", model, url: "http://127.0.0.1/v1/chat/completions" },
   (traced) =>
     Effect.map(Effect.option(Effect.currentSpan), (span) => {
@@ -27,7 +28,7 @@ const recording = Effect.map(Effect.tracer, (base) => {
   return { names, tracer }
 })
 
-describe("Provider.withCallSpan", () => {
+describe("CallSpan.withCallSpan", () => {
   it.effect("makes its span, with model and URL and no header, when a tracer is installed", () =>
     Effect.gen(function* () {
       const { names, tracer } = yield* recording

@@ -1,6 +1,7 @@
 import { gzipSync } from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
-import { ProviderError, ProviderReply } from "@ironlabsai/core"
+import { ProviderError } from "@ironlabsai/core"
+import { ProviderReply } from "@ironlabsai/http"
 import { Duration, Effect, Schema, Stream } from "effect"
 
 const MODEL = "openai/gpt-4o"

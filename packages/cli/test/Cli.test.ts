@@ -19,7 +19,7 @@ import { ConfigProvider, Effect, Exit, FiberId } from "effect"
 import * as Cli from "../src/Cli.js"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
-const fixture = (name: string) => fileURLToPath(new URL(`fixtures/cli/${name}`, import.meta.url))
+const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
 
 const CANARY = "sk-canary-cli-123"
 /** A spawn takes a second or two of tsx start-up on an idle machine; far more on a busy one. */

@@ -14,7 +14,7 @@
  *
  * @example
  * import { Layer } from "effect"
- * import { IronlabsClient, UndiciHttpClient } from "ironlabsai"
+ * import { IronlabsClient, UndiciHttpClient } from "@ironlabsai/http"
  *
  * const Client = IronlabsClient.layer({
  *   reliability: { failover_chain: [{ model: "openai/gpt-4o" }] }
@@ -32,7 +32,9 @@ import {
   HttpIncomingMessage,
   UrlParams
 } from "@effect/platform"
-import { Provider, type ProviderReply } from "@ironlabsai/core"
+import { Provider } from "@ironlabsai/core"
+import * as Deadline from "./Deadline.js"
+import type * as ProviderReply from "./ProviderReply.js"
 import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
 
@@ -79,12 +81,12 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
 
 /**
  * The client over its own undici `Agent`, closed with the layer, and the
- * `NativeDeadlines` marker: it enforces `Provider.currentDeadline` itself.
+ * `Deadline.Cooperative` marker: it enforces `Provider.currentDeadline` itself.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpClient.HttpClient | Provider.NativeDeadlines> = Layer.merge(
+export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative> = Layer.merge(
   Layer.scoped(
     HttpClient.HttpClient,
     Effect.map(
@@ -96,7 +98,7 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Provider.NativeDeadlines
     )
   ),
   // This client enforces the attempt deadline itself: providers built on it tell the router so.
-  Layer.succeed(Provider.NativeDeadlines, true)
+  Layer.succeed(Deadline.Cooperative, true)
 )
 
 interface Target {

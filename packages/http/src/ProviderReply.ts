@@ -6,7 +6,7 @@
  *
  * @example
  * import { Effect, Schema, Stream } from "effect"
- * import { ProviderReply } from "@ironlabsai/core"
+ * import { ProviderReply } from "@ironlabsai/http"
  *
  * const body = Stream.make(new TextEncoder().encode('{"ok":true}'))
  * const decoded = ProviderReply.readText(body, { model: "openai/gpt-4o" }).pipe(
@@ -16,9 +16,8 @@
  * @since 0.1.0
  */
 import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
-import type * as ChatCompletion from "./ChatCompletion.js"
-import * as Provider from "./Provider.js"
-import * as ProviderError from "./ProviderError.js"
+import { type ChatCompletion, ProviderError } from "@ironlabsai/core"
+import * as Connection from "./Connection.js"
 import * as Sse from "./Sse.js"
 
 /**
@@ -352,17 +351,17 @@ export const embeddedError = (
 
 /**
  * The key to call with, or, when calls over these connection options cannot
- * be made (no key, or a problem of `Provider.connectionProblems`), the error
+ * be made (no key, or a problem of `Connection.problems`), the error
  * each call fails with, sending nothing. Computed once per provider.
  *
  * @since 0.1.0
  * @category classification
  */
 export const usableKey = (
-  options: Provider.ConnectionOptions,
+  options: Connection.Options,
   keyVariable: string
 ): Either.Either<Redacted.Redacted<string>, (model: string) => ProviderError.ProviderError> => {
-  const [problem] = Provider.connectionProblems(options)
+  const [problem] = Connection.problems(options)
   if (problem === undefined && options.apiKey !== undefined) return Either.right(options.apiKey)
   const description =
     problem === undefined

@@ -17,7 +17,7 @@
  * @example
  * import { NodeContext, NodeRuntime } from "@effect/platform-node"
  * import { Effect } from "effect"
- * import * as Cli from "ironlabsai/Cli"
+ * import { Cli } from "@ironlabsai/cli"
  *
  * Cli.run(process.argv).pipe(
  *   Effect.provide(NodeContext.layer),
@@ -51,12 +51,7 @@ import {
 // that `--help` and usage errors start without loading the HTTP client, the
 // providers, the simulator or the demo.
 const loadChat = Effect.promise(() =>
-  Promise.all([
-    import("@ironlabsai/core"),
-    import("./DefaultProviders.js"),
-    import("./IronlabsClient.js"),
-    import("./UndiciHttpClient.js")
-  ])
+  Promise.all([import("@ironlabsai/core"), import("ironlabsai"), import("@ironlabsai/http")])
 )
 const loadTesting = Effect.promise(() => import("@ironlabsai/testing"))
 const loadDemo = Effect.promise(() => import("./Demo.js"))
@@ -142,7 +137,7 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
   Effect.gen(function* () {
     const deadline = yield* positiveSeconds(options.timeout, "--timeout")
     const input = yield* readConfig(options.config)
-    const [core, DefaultProviders, { IronlabsClient }, UndiciHttpClient] = yield* loadChat
+    const [core, { DefaultProviders, IronlabsClient }, { UndiciHttpClient }] = yield* loadChat
     // Checked before any client is built, so that every problem is reported with the file's name.
     const reliability = yield* Either.match(core.Reliability.decode(input, { providers: DefaultProviders.prefixes }), {
       onLeft: (error) =>

@@ -5,7 +5,8 @@
  * and the two size caps.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ProviderError, Sse } from "@ironlabsai/core"
+import { ProviderError } from "@ironlabsai/core"
+import { Sse } from "@ironlabsai/http"
 import { Chunk, Effect, Either, Stream } from "effect"
 
 const MODEL = "openai/gpt-4o"

@@ -1,7 +1,7 @@
 /**
  * `UndiciHttpClient` against a real `node:http` server on loopback: what goes
  * on the wire, how each body reader ends (whole, capped, streamed, cut short),
- * that every early end closes the socket, the native deadline, the typed
+ * that every early end closes the socket, the cooperative deadline, the typed
  * errors, and that a response never shows the request's key.
  */
 import { randomBytes } from "node:crypto"
@@ -10,8 +10,8 @@ import type { AddressInfo } from "node:net"
 import { inspect } from "node:util"
 import { HttpClient, HttpClientRequest, type HttpClientError, type HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Provider, type ProviderReply } from "@ironlabsai/core"
-import { UndiciHttpClient } from "ironlabsai"
+import { Provider } from "@ironlabsai/core"
+import { Deadline, type ProviderReply, UndiciHttpClient } from "@ironlabsai/http"
 import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { Agent } from "undici"
 
@@ -714,12 +714,12 @@ describe("UndiciHttpClient", () => {
   })
 
   describe("layer", () => {
-    it.live("UndiciHttpClient.layer provides a working client and the NativeDeadlines marker", () =>
+    it.live("UndiciHttpClient.layer provides a working client and the Deadline.Cooperative marker", () =>
       Effect.gen(function* () {
         const server = yield* serve((_, res) => res.end("via layer"))
         const [text, native] = yield* Effect.all([
           Effect.flatMap(HttpClient.get(server.url), (r) => r.text),
-          Effect.serviceOption(Provider.NativeDeadlines)
+          Effect.serviceOption(Deadline.Cooperative)
         ]).pipe(Effect.provide(UndiciHttpClient.layer))
         assert.strictEqual(text, "via layer")
         assert.deepStrictEqual(native, Option.some(true))

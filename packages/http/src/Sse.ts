@@ -7,7 +7,7 @@
  *
  * @example
  * import { Stream } from "effect"
- * import { Sse } from "@ironlabsai/core"
+ * import { Sse } from "@ironlabsai/http"
  *
  * const bytes = Stream.make(new TextEncoder().encode("data: hello\n\n"))
  * const events = Sse.events(bytes, { model: "openai/gpt-4o", maxBytes: 1024 })
@@ -16,7 +16,7 @@
  */
 import { type EventSourceMessage, createParser } from "eventsource-parser"
 import { Effect, Stream } from "effect"
-import * as ProviderError from "./ProviderError.js"
+import { ProviderError } from "@ironlabsai/core"
 
 /**
  * One event: `event` is undefined when the server named none.
@@ -69,12 +69,21 @@ export const events = <E>(
       },
       maxBufferSize: maxEventBytes
     })
+    // eventsource-parser 3 (the line that supports Node 20) misses events whose lines end in a lone CR:
+    // every line end reaches it as LF, a CRLF split across two chunks included.
+    let afterCR = false
+    const lineEnds = (text: string): string => {
+      if (text.length === 0) return text
+      const rest = afterCR && text.charCodeAt(0) === 10 ? text.slice(1) : text
+      afterCR = text.charCodeAt(text.length - 1) === 13
+      return rest.indexOf("\r") === -1 ? rest : rest.replace(/\r\n?/g, "\n")
+    }
     let total = 0
     return body.pipe(
       Stream.mapConcatEffect((bytes) => {
         total += bytes.byteLength
         if (total > maxBytes) return Effect.fail(tooLarge(`stream over ${maxBytes} bytes`))
-        if (!overflow) parser.feed(decoder.decode(bytes, { stream: true }))
+        if (!overflow) parser.feed(lineEnds(decoder.decode(bytes, { stream: true })))
         if (overflow) return Effect.fail(tooLarge(`one event over ${maxEventBytes} bytes`))
         const out = parsed
         parsed = []

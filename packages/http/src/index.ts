@@ -1,0 +1,41 @@
+/**
+ * Server-sent events from a byte stream, with size caps.
+ *
+ * @since 0.1.0
+ */
+export * as Sse from "./Sse.js"
+
+/**
+ * From a provider's raw reply to a decoded body or a classified error: the size cap, JSON, Schema and the status table.
+ *
+ * @since 0.1.0
+ */
+export * as ProviderReply from "./ProviderReply.js"
+
+/**
+ * How an HTTP provider reaches its API: key, base URL, response cap, from options or env, and what makes them unusable.
+ *
+ * @since 0.2.0
+ */
+export * as Connection from "./Connection.js"
+
+/**
+ * The client span of one provider call, made only when a tracer can see it.
+ *
+ * @since 0.2.0
+ */
+export * as CallSpan from "./CallSpan.js"
+
+/**
+ * The attempt deadline between an HTTP client and the wires: cooperative (the client aborts) or aggressive (the router interrupts).
+ *
+ * @since 0.2.0
+ */
+export * as Deadline from "./Deadline.js"
+
+/**
+ * A lean `HttpClient` over undici's dispatcher, which enforces the attempt deadline itself.
+ *
+ * @since 0.1.0
+ */
+export * as UndiciHttpClient from "./UndiciHttpClient.js"
