@@ -30,7 +30,7 @@ import { Args, Command, HelpDoc, Options, Span, ValidationError } from "@effect/
 import type { CliApp } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type * as Runtime from "@effect/platform/Runtime"
-import type { Attempt, ChatCompletion, Reliability, Router, RoutingError } from "@ironlabsai/core"
+import type { Attempt, ChatCompletion, Router, RoutingError } from "@ironlabsai/core"
 import type { Simulator } from "@ironlabsai/testing"
 import {
   Cause,
@@ -138,26 +138,26 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
     const deadline = yield* positiveSeconds(options.timeout, "--timeout")
     const input = yield* readConfig(options.config)
     const [core, { DefaultProviders, IronlabsClient }, { UndiciHttpClient }] = yield* loadChat
-    // Checked before any client is built, so that every problem is reported with the file's name.
-    const reliability = yield* Either.match(core.Reliability.decode(input, { providers: DefaultProviders.prefixes }), {
+    // Decoded once and env read once, before any client is built: every problem is reported with the
+    // file's name or the setting's path, and the client routes over this plan.
+    const plan = yield* Either.match(core.Reliability.decode(input, { providers: DefaultProviders.prefixes }), {
       onLeft: (error) =>
         Effect.fail(usageError(`Invalid reliability config in ${options.config}:\n${issueLines(error)}`)),
-      // The decoding succeeded, so the input is a valid `Input`.
-      onRight: () => Effect.succeed(input as Reliability.Input)
+      onRight: Effect.succeed
     })
-    const connections = yield* DefaultProviders.resolve().pipe(Effect.mapError(environmentError))
+    const connections = yield* DefaultProviders.resolveChecked().pipe(Effect.mapError(providerError))
     const redact = redactor([connections.openai.apiKey, connections.anthropic.apiKey])
     const user: ChatCompletion.Message = { role: "user", content: options.prompt }
     const messages: ChatCompletion.ChatCompletionRequest["messages"] = Option.match(options.system, {
       onNone: () => [user],
       onSome: (content) => [{ role: "system", content }, user]
     })
-    const client = IronlabsClient.layer({ reliability, timeout: deadline }).pipe(
-      Layer.provide(UndiciHttpClient.layer),
-      Layer.mapError((error) =>
-        error._tag === "ReliabilityConfigError" ? providerError(error) : environmentError(error)
+    const client = Layer.effect(
+      IronlabsClient,
+      Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
+        core.IronlabsClient.fromPlan(plan, providers, { timeout: deadline })
       )
-    )
+    ).pipe(Layer.provide(UndiciHttpClient.layer))
     const [completion, health] = yield* Effect.flatMap(IronlabsClient, (service) =>
       service.completions.create({ messages }).pipe(
         Effect.mapError(
@@ -194,14 +194,11 @@ const readConfig = (path: string): Effect.Effect<unknown, CliError, FileSystem.F
     })
   })
 
-const providerError = (error: Reliability.ReliabilityConfigError): CliError =>
+const providerError = (error: { readonly message: string }): CliError =>
   usageError(`Invalid provider settings in the environment (OPENAI_* / ANTHROPIC_* variables):\n${issueLines(error)}`)
 
-const environmentError = (error: { readonly message: string }): CliError =>
-  usageError(`Invalid environment: ${error.message}`)
-
 /** `  - path: message`, one line per issue, as `ReliabilityConfigError`'s message lists them. */
-const issueLines = (error: Reliability.ReliabilityConfigError): string => error.message.split("\n").slice(1).join("\n")
+const issueLines = (error: { readonly message: string }): string => error.message.split("\n").slice(1).join("\n")
 
 const usageError = (message: string): CliError => new CliError({ message, exitCode: ExitCode.Usage })
 

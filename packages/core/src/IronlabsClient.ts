@@ -9,7 +9,7 @@
  * import { IronlabsClient, Provider } from "@ironlabsai/core"
  *
  * declare const providers: Layer.Layer<Provider.Providers>
- * const Client = IronlabsClient.layer({ reliability: { failover_chain: [{ model: "openai/gpt-4o" }] } }).pipe(
+ * const Client = IronlabsClient.layerWithProviders({ reliability: { failover_chain: [{ model: "openai/gpt-4o" }] } }).pipe(
  *   Layer.provide(providers)
  * )
  * const program = Effect.gen(function* () {
@@ -112,37 +112,54 @@ export const makeWith = (
   providers: Provider.Registry,
   health?: ModelHealth.Service | undefined
 ): Either.Either<Service, Reliability.ReliabilityConfigError> =>
-  Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) => {
-    const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
-    const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
-      deadline: createOptions?.timeout ?? options.timeout,
-      retryAfterCap: options.retryAfterCap,
-      health: memory
-    })
-    function create(
-      request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
-      options?: CreateOptions
-    ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
-    function create(
-      request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
-      options?: CreateOptions
-    ): Effect.Effect<Router.RoutedCompletion, RoutingError>
-    function create(request: ChatCompletion.ChatCompletionRequest, createOptions?: CreateOptions) {
-      return request.stream === true
-        ? Router.routeStream(plan, providers, request, routeOptions(createOptions))
-        : Router.route(plan, providers, request, routeOptions(createOptions))
-    }
-    const ids = new Set(plan.models.map((m) => m.model.id))
-    return {
-      plan,
-      completions: { create },
-      health: Effect.map(memory.snapshot, (statuses) => {
-        const byModel = new Map(statuses.map((status) => [status.model, status]))
-        return plan.models.map((m) => byModel.get(m.model.id) ?? ModelHealth.healthy(m.model.id))
-      }),
-      healthChanges: Stream.filter(memory.changes, (transition) => ids.has(transition.model))
-    }
+  Either.map(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) =>
+    fromPlan(plan, providers, options, health)
+  )
+
+/**
+ * Builds the service from a plan already decoded (`Reliability.decode`), so
+ * that a caller that decoded the config itself routes over that very plan.
+ * The plan's providers must all be in `providers`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromPlan = (
+  plan: Reliability.Plan,
+  providers: Provider.Registry,
+  options: Omit<Options, "reliability"> = {},
+  health?: ModelHealth.Service | undefined
+): Service => {
+  const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
+  const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
+    deadline: createOptions?.timeout ?? options.timeout,
+    retryAfterCap: options.retryAfterCap,
+    health: memory
   })
+  function create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
+    options?: CreateOptions
+  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
+  function create(
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    options?: CreateOptions
+  ): Effect.Effect<Router.RoutedCompletion, RoutingError>
+  function create(request: ChatCompletion.ChatCompletionRequest, createOptions?: CreateOptions) {
+    return request.stream === true
+      ? Router.routeStream(plan, providers, request, routeOptions(createOptions))
+      : Router.route(plan, providers, request, routeOptions(createOptions))
+  }
+  const ids = new Set(plan.models.map((m) => m.model.id))
+  return {
+    plan,
+    completions: { create },
+    health: Effect.map(memory.snapshot, (statuses) => {
+      const byModel = new Map(statuses.map((status) => [status.model, status]))
+      return plan.models.map((m) => byModel.get(m.model.id) ?? ModelHealth.healthy(m.model.id))
+    }),
+    healthChanges: Stream.filter(memory.changes, (transition) => ids.has(transition.model))
+  }
+}
 
 /**
  * Builds the service over the `Providers` in context, with the `ModelHealth`
@@ -161,12 +178,14 @@ export const make = (
   )
 
 /**
- * The client as a layer over the `Providers` in context.
+ * The client as a layer over the `Providers` in context (scripted ones in a
+ * test). `ironlabsai`'s `IronlabsClient.layer` is the one over the real
+ * providers, which needs only an `HttpClient`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category layers
  */
-export const layer = (
+export const layerWithProviders = (
   options: Options
 ): Layer.Layer<IronlabsClient, Reliability.ReliabilityConfigError, Provider.Providers> =>
   Layer.effect(IronlabsClient, make(options))

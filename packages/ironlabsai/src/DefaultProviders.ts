@@ -17,10 +17,10 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { AnthropicProvider } from "@ironlabsai/anthropic"
-import { Provider, Reliability } from "@ironlabsai/core"
+import { Provider } from "@ironlabsai/core"
 import { Connection } from "@ironlabsai/http"
 import { OpenAiProvider } from "@ironlabsai/openai"
-import { type ConfigError, Effect, Layer, Redacted } from "effect"
+import { type ConfigError, Effect, Either, Layer, Redacted, Schema } from "effect"
 
 /**
  * Explicit settings of one provider; each one left out is read from env.
@@ -62,6 +62,28 @@ export interface Resolved {
 }
 
 /**
+ * Provider settings that cannot be used: a key with a control character, a
+ * base URL that is not http(s) or carries a password, or environment variables
+ * that cannot be read. `issues` names each one by its path (`openai.baseURL`,
+ * `env`); a key is never shown. Separate from `ReliabilityConfigError`, which
+ * is about the reliability config.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ConnectionConfigError extends Schema.TaggedError<ConnectionConfigError>("ConnectionConfigError")(
+  "ConnectionConfigError",
+  { issues: Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String })) }
+) {
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return `Invalid provider settings:\n${this.issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join("\n")}`
+  }
+}
+
+/**
  * Reads what `options` leaves out from `Config`; explicit options win.
  *
  * @since 0.1.0
@@ -79,7 +101,7 @@ export const resolve = (options: Options = {}): Effect.Effect<Resolved, ConfigEr
  * @since 0.1.0
  * @category validation
  */
-export const problems = (resolved: Resolved): ReadonlyArray<Reliability.ConfigIssue> =>
+export const problems = (resolved: Resolved): ReadonlyArray<{ readonly path: string; readonly message: string }> =>
   (["openai", "anthropic"] as const).flatMap((name) =>
     Connection.problems(resolved[name]).map((problem) => ({
       path: `${name}.${problem.field}`,
@@ -88,28 +110,45 @@ export const problems = (resolved: Resolved): ReadonlyArray<Reliability.ConfigIs
   )
 
 /**
+ * Settings from `options` and `Config`, checked: the resolved settings, or
+ * every problem found (an unreadable environment is reported at `env`).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const resolveChecked = (options: Options = {}): Effect.Effect<Resolved, ConnectionConfigError> =>
+  Effect.flatMap(Effect.either(resolve(options)), (resolved) => {
+    if (Either.isLeft(resolved)) {
+      return Effect.fail(new ConnectionConfigError({ issues: [{ path: "env", message: resolved.left.message }] }))
+    }
+    const issues = problems(resolved.right)
+    return issues.length > 0 ? Effect.fail(new ConnectionConfigError({ issues })) : Effect.succeed(resolved.right)
+  })
+
+/**
+ * The registry over settings already resolved and checked (by
+ * `resolveChecked`): nothing is read again.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const fromResolved = (resolved: Resolved): Effect.Effect<Provider.Registry, never, HttpClient.HttpClient> =>
+  Effect.map(
+    Effect.all([OpenAiProvider.make(resolved.openai), AnthropicProvider.make(resolved.anthropic)]),
+    ([openai, anthropic]) => Provider.registry({ openai, anthropic })
+  )
+
+/**
  * The registry, with settings from `options` and `Config`. Unusable settings
- * fail with `ReliabilityConfigError`, naming each one.
+ * fail with `ConnectionConfigError`, naming each one.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<
-  Provider.Registry,
-  ConfigError.ConfigError | Reliability.ReliabilityConfigError,
-  HttpClient.HttpClient
-> =>
-  Effect.gen(function* () {
-    const resolved = yield* resolve(options)
-    const issues = problems(resolved)
-    if (issues.length > 0) return yield* new Reliability.ReliabilityConfigError({ issues })
-    return Provider.registry({
-      openai: yield* OpenAiProvider.make(resolved.openai),
-      anthropic: yield* AnthropicProvider.make(resolved.anthropic)
-    })
-  })
+): Effect.Effect<Provider.Registry, ConnectionConfigError, HttpClient.HttpClient> =>
+  Effect.flatMap(resolveChecked(options), fromResolved)
 
 /**
  * The registry as the `Providers` service.
@@ -119,11 +158,8 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<
-  Provider.Providers,
-  ConfigError.ConfigError | Reliability.ReliabilityConfigError,
-  HttpClient.HttpClient
-> => Layer.effect(Provider.Providers, make(options))
+): Layer.Layer<Provider.Providers, ConnectionConfigError, HttpClient.HttpClient> =>
+  Layer.effect(Provider.Providers, make(options))
 
 const merge = (fromEnv: Connection.Options, explicit: ProviderOptions | undefined): Connection.Options => ({
   ...fromEnv,

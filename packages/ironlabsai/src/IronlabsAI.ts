@@ -18,14 +18,21 @@
  * @since 0.1.0
  */
 
+import { ChatCompletion, IronlabsClient as Core, type ModelHealth, Reliability, type Router } from "@ironlabsai/core"
 import {
-  ChatCompletion,
-  type IronlabsClient as Core,
-  type ModelHealth,
-  Reliability,
-  type Router
-} from "@ironlabsai/core"
-import { Cause, type Chunk, Duration, Effect, Either, Exit, Layer, ManagedRuntime, Option, Scope, Stream } from "effect"
+  Cause,
+  type Chunk,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  identity,
+  Layer,
+  ManagedRuntime,
+  Option,
+  Scope,
+  Stream
+} from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 import { IronlabsClient } from "./IronlabsClient.js"
 import { UndiciHttpClient } from "@ironlabsai/http"
@@ -74,22 +81,23 @@ export class IronlabsAI {
   readonly #runtime: ManagedRuntime.ManagedRuntime<Core.IronlabsClient, unknown>
 
   constructor(options: ClientOptions) {
-    const plan = Reliability.decode(options.reliability, { providers: DefaultProviders.prefixes })
-    // Env is read now, so that a bad key or URL throws here and not at the first request.
-    const connections = Effect.runSync(Effect.either(DefaultProviders.resolve(options)))
-    const issues = [
-      ...(Either.isLeft(plan) ? plan.left.issues : []),
-      ...(Either.isLeft(connections)
-        ? [{ path: "env", message: connections.left.message }]
-        : DefaultProviders.problems(connections.right))
-    ]
-    if (issues.length > 0 || Either.isLeft(plan) || Either.isLeft(connections)) {
-      throw new Reliability.ReliabilityConfigError({ issues })
-    }
-    this.plan = plan.right
+    // The config is decoded once and env read once, here, so that a bad config, key or URL throws now and
+    // not at the first request; the client routes over this very plan.
+    const plan = Either.getOrThrowWith(
+      Reliability.decode(options.reliability, { providers: DefaultProviders.prefixes }),
+      identity
+    )
+    const connections = Either.getOrThrowWith(
+      Effect.runSync(Effect.either(DefaultProviders.resolveChecked(options))),
+      identity
+    )
+    this.plan = plan
     const timeout = seconds(options.timeout, "timeout")
+    const client = Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
+      Core.fromPlan(plan, providers, { timeout })
+    )
     this.#runtime = ManagedRuntime.make(
-      IronlabsClient.layer({ ...options, ...connections.right, timeout }).pipe(Layer.provide(UndiciHttpClient.layer))
+      Layer.effect(IronlabsClient, client).pipe(Layer.provide(UndiciHttpClient.layer))
     )
     const run = <A>(effect: Effect.Effect<A, unknown, Core.IronlabsClient>, signal: AbortSignal | undefined) =>
       this.#run(effect, signal)

@@ -22,7 +22,7 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { IronlabsClient as Core, type Provider, type Reliability } from "@ironlabsai/core"
-import { type ConfigError, Layer } from "effect"
+import { Layer } from "effect"
 import * as DefaultProviders from "./DefaultProviders.js"
 
 /**
@@ -48,10 +48,10 @@ export class IronlabsClient extends Core.IronlabsClient {
     options: Options
   ): Layer.Layer<
     Core.IronlabsClient,
-    Reliability.ReliabilityConfigError | ConfigError.ConfigError,
+    Reliability.ReliabilityConfigError | DefaultProviders.ConnectionConfigError,
     HttpClient.HttpClient
   > {
-    return Core.layer(options).pipe(Layer.provide(DefaultProviders.layer(options)))
+    return Core.layerWithProviders(options).pipe(Layer.provide(DefaultProviders.layer(options)))
   }
 
   /**
@@ -62,6 +62,6 @@ export class IronlabsClient extends Core.IronlabsClient {
   static layerWithProviders(
     options: Core.Options
   ): Layer.Layer<Core.IronlabsClient, Reliability.ReliabilityConfigError, Provider.Providers> {
-    return Core.layer(options)
+    return Core.layerWithProviders(options)
   }
 }

@@ -29,6 +29,13 @@ export { UndiciHttpClient } from "@ironlabsai/http"
 export * as DefaultProviders from "./DefaultProviders.js"
 
 /**
+ * Provider settings that cannot be used (keys, base URLs, env), apart from the reliability config.
+ *
+ * @since 0.2.0
+ */
+export { ConnectionConfigError } from "./DefaultProviders.js"
+
+/**
  * The Effect API of `@ironlabsai/core`, re-exported.
  *
  * @since 0.1.0

@@ -349,7 +349,8 @@ describe("Config and inputs", () => {
   ] as const) {
     it(`an API key with ${name} is rejected without echoing it`, () => {
       const error = construct({ openai: { apiKey: key } })
-      assert.strictEqual(error._tag, "ReliabilityConfigError")
+      // Provider settings have their own error, apart from the reliability config's.
+      assert.strictEqual(error._tag, "ConnectionConfigError")
       assert.deepStrictEqual(
         error.issues.map((i) => i.path),
         ["openai.apiKey"]
