@@ -1,8 +1,10 @@
 /**
- * The code blocks of the README and of the guides in `docs/`, extracted so that
- * CI checks every one of them: TypeScript blocks are written out as modules
- * under `docs/.snippets/` and type-checked, blocks that are `@effect/vitest`
- * tests also run as tests, and JSON reliability configs are decoded.
+ * The code blocks of the README and of the guides in `docs/`, and the
+ * `@example` of every module and export in the packages' sources, extracted so
+ * that CI checks every one of them: TypeScript blocks are written out as
+ * modules under `docs/.snippets/` and type-checked, blocks that are
+ * `@effect/vitest` tests also run as tests, and JSON reliability configs are
+ * decoded.
  *
  * Markers, an HTML comment on the line before a fence:
  * - `<!-- not checked -->`: a block that is intentionally partial;
@@ -64,6 +66,41 @@ export const blocks = (document: string): ReadonlyArray<Block> => {
   return found
 }
 
+/** The TypeScript sources of the packages whose `@example`s are checked, relative to the root. */
+export const sources = (): ReadonlyArray<string> =>
+  Fs.readdirSync(Path.join(root, "packages"))
+    .filter((pkg) => Fs.existsSync(Path.join(root, "packages", pkg, "src")))
+    .sort()
+    .flatMap((pkg) =>
+      (Fs.readdirSync(Path.join(root, "packages", pkg, "src"), { recursive: true }) as Array<string>)
+        .filter((file) => file.endsWith(".ts"))
+        .sort()
+        .map((file) => `packages/${pkg}/src/${file}`)
+    )
+
+/**
+ * Every `@example` in a source file's JSDoc comments: the comment's lines after
+ * the tag, up to the next tag or the end of the comment, without their ` * `
+ * and without code fences.
+ */
+export const examples = (source: string): ReadonlyArray<Block> => {
+  const lines = Fs.readFileSync(Path.join(root, source), "utf8").split("\n")
+  const found: Array<Block> = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*\*\s*@example\b/.test(lines[i]!)) continue
+    let end = i + 1
+    while (end < lines.length && !/^\s*\*\s*@\w/.test(lines[end]!) && !/^\s*\*\//.test(lines[end]!)) end++
+    const code = lines
+      .slice(i + 1, end)
+      .map((line) => line.replace(/^\s*\* ?/, ""))
+      .filter((line) => !/^\s*(`{3,}|~{3,})/.test(line))
+      .join("\n")
+    found.push({ document: source, line: i + 1, lang: "ts", code, marker: undefined })
+    i = end - 1
+  }
+  return found
+}
+
 /** A TypeScript block, written out as a module. */
 export interface Snippet extends Block {
   /** Absolute path of the module. */
@@ -82,15 +119,14 @@ const isTestCode = (code: string) => /from\s+["'](@effect\/vitest|vitest)["']/.t
  * leaves unchanged files alone, so that it is cheap and safe to call twice.
  */
 export const writeSnippets = (): ReadonlyArray<Snippet> => {
-  const snippets = documents().flatMap((document) =>
-    blocks(document)
-      .filter((block) => isTypeScript(block) && block.marker !== "not checked")
-      .map((block): Snippet => {
-        const isTest = isTestCode(block.code)
-        const name = `${document.replace(/\.md$/, "").replaceAll("/", "_")}.L${block.line}${isTest ? ".test" : ""}.ts`
-        return { ...block, file: Path.join(outDir, name), isTest }
-      })
-  )
+  const all = [...documents().flatMap(blocks), ...sources().flatMap(examples)]
+  const snippets = all
+    .filter((block) => isTypeScript(block) && block.marker !== "not checked")
+    .map((block): Snippet => {
+      const isTest = isTestCode(block.code)
+      const name = `${block.document.replace(/\.(md|ts)$/, "").replaceAll("/", "_")}.L${block.line}${isTest ? ".test" : ""}.ts`
+      return { ...block, file: Path.join(outDir, name), isTest }
+    })
   Fs.mkdirSync(outDir, { recursive: true })
   const wanted = new Set(snippets.map((snippet) => Path.basename(snippet.file)))
   for (const name of Fs.readdirSync(outDir)) {

@@ -3,7 +3,7 @@
  * sends, and the `ChatCompletion` every provider's reply is mapped to.
  *
  * @example
- * import { Either, ParseResult, Schema } from "effect"
+ * import { Schema } from "effect"
  * import { ChatCompletion } from "@ironlabsai/core"
  *
  * const request = Schema.decodeUnknownSync(ChatCompletion.ChatCompletionRequest)({

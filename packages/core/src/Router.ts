@@ -5,7 +5,7 @@
  * then fails over until a model answers or none is left.
  *
  * @example
- * import { Effect, Either } from "effect"
+ * import { Either } from "effect"
  * import { Provider, Reliability, Router } from "@ironlabsai/core"
  *
  * declare const providers: Provider.Registry

@@ -14,7 +14,8 @@
  *
  * @example
  * import { Layer } from "effect"
- * import { IronlabsClient, UndiciHttpClient } from "@ironlabsai/http"
+ * import { UndiciHttpClient } from "@ironlabsai/http"
+ * import { IronlabsClient } from "ironlabsai"
  *
  * const Client = IronlabsClient.layer({
  *   reliability: { failover_chain: [{ model: "openai/gpt-4o" }] }
