@@ -146,7 +146,8 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.zip(HttpClient.HttpClient, Deadline.strategy), ([httpClient, deadline]) => {
+  // Whatever the client, no redirect is followed: the key never goes to another origin.
+  Effect.map(Effect.zip(Connection.httpClient, Deadline.strategy), ([httpClient, deadline]) => {
     // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
     const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
@@ -155,7 +156,9 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     const head = HttpClientRequest.post(url).pipe(
       HttpClientRequest.setHeaders({
         "x-api-key": Either.isRight(apiKey) ? Redacted.value(apiKey.right) : "",
-        "anthropic-version": apiVersion
+        "anthropic-version": apiVersion,
+        // No compression, from every client: `fetch` would otherwise ask for it.
+        "accept-encoding": "identity"
       }),
       HttpClientRequest.acceptJson
     )

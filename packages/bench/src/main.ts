@@ -17,7 +17,7 @@ import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
-import { Deadline, UndiciHttpClient } from "@ironlabsai/http"
+import { Connection, Deadline, UndiciHttpClient } from "@ironlabsai/http"
 import { IronlabsAI } from "ironlabsai"
 import { Effect, Either, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { Bench } from "tinybench"
@@ -217,9 +217,10 @@ out("|---|---|---|")
 const memoryDispatcher = new MemoryDispatcher(Buffer.from(JSON.stringify(completion)))
 // The same client as UndiciHttpClient.layer, over the in-memory dispatcher.
 const offline = stack(
-  Layer.merge(
+  Layer.mergeAll(
     Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.make(memoryDispatcher)),
-    Layer.succeed(Deadline.Cooperative, true)
+    Layer.succeed(Deadline.Cooperative, true),
+    Layer.succeed(Connection.NoRedirects, true)
   )
 )
 const offlineRouter = offline.client()

@@ -1,6 +1,7 @@
 /**
  * How an HTTP provider reaches its API: its key, base URL and response cap,
- * from options or from `Config` (env), and what makes them unusable.
+ * from options or from `Config` (env), what makes them unusable, and the
+ * `HttpClient` it calls through, one that follows no redirect.
  *
  * @example
  * import { Redacted } from "effect"
@@ -11,7 +12,8 @@
  *
  * @since 0.2.0
  */
-import { Config, Option, Redacted } from "effect"
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { Config, Context, Effect, Option, Redacted } from "effect"
 
 /**
  * How an HTTP provider reaches its API. Every wire package takes these.
@@ -82,3 +84,57 @@ export const problems = (options: Options): ReadonlyArray<Problem> => {
   }
   return found
 }
+
+/**
+ * Provided by an `HttpClient` layer that never follows a redirect (as
+ * `UndiciHttpClient.layer` does): wires over it have nothing to turn off, and
+ * skip `withoutRedirects`.
+ *
+ * @since 0.2.0
+ * @category redirects
+ */
+export class NoRedirects extends Context.Tag("ironlabsai/Connection/NoRedirects")<NoRedirects, true>() {}
+
+/**
+ * A client that never follows a redirect, whatever client the user provides
+ * (DESIGN §6: a key never goes to another origin). `UndiciHttpClient` and
+ * `NodeHttpClient.layerUndici` follow none; `FetchHttpClient` follows them by
+ * default (a 301, 302 or 303 becomes a GET to the `location`, on any origin,
+ * with every header but `authorization`, `x-api-key` included), so each
+ * request is sent with `redirect: "manual"` added to the
+ * `FetchHttpClient.RequestInit` the wire can see. A redirect then reaches the
+ * wire as the 3xx it is, and fails the call.
+ *
+ * A `RequestInit` provided only to the `FetchHttpClient` layer (not where the
+ * provider runs) is replaced by this one: provide it with `Layer.provideMerge`
+ * or around the program to keep it.
+ *
+ * @since 0.2.0
+ * @category redirects
+ */
+export const withoutRedirects = (client: HttpClient.HttpClient): HttpClient.HttpClient =>
+  HttpClient.transform(client, (effect) =>
+    Effect.contextWithEffect((context: Context.Context<never>) => {
+      const init = Context.getOption(context, FetchHttpClient.RequestInit)
+      return Effect.provideService(
+        effect,
+        FetchHttpClient.RequestInit,
+        Option.isNone(init) ? manual : { ...init.value, redirect: "manual" }
+      )
+    })
+  )
+
+const manual: RequestInit = { redirect: "manual" }
+
+/**
+ * The `HttpClient` in context as a wire uses it: as it is when its layer
+ * provides `NoRedirects`, else through `withoutRedirects` (which costs a few
+ * microseconds a call).
+ *
+ * @since 0.2.0
+ * @category redirects
+ */
+export const httpClient: Effect.Effect<HttpClient.HttpClient, never, HttpClient.HttpClient> = Effect.map(
+  Effect.zip(HttpClient.HttpClient, Effect.serviceOption(NoRedirects)),
+  ([client, declared]) => (Option.isSome(declared) ? client : withoutRedirects(client))
+)

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Stream } from "effect"
+import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Sink, Stream } from "effect"
 import { type ChatCompletion, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
 import * as Sse from "./Sse.js"
@@ -95,8 +95,9 @@ export type RateLimitResetOf = (
 /**
  * Decodes what a call returns: a 2xx body with `schema`, anything else
  * classified by status and the provider's error type (`errorOf`). A call that
- * fails before a reply, or a body that breaks off, is `Transport`. A gzip or
- * deflate body is decompressed, and the cap counts decompressed bytes.
+ * fails before a reply, or a body that breaks off, is `Transport`, its cause's
+ * kind (refused, reset, DNS, TLS) in the description. A gzip or deflate body
+ * is decompressed, and the cap counts decompressed bytes.
  *
  * @since 0.1.0
  * @category reading
@@ -115,7 +116,7 @@ export const decode = <A, I, E1 extends { readonly message: string }, E2 extends
 ): Effect.Effect<A, ProviderError.ProviderError> =>
   // One `matchEffect` per step rather than `mapError` + `flatMap`: this runs on every call.
   Effect.matchEffect(call, {
-    onFailure: (error) => Effect.fail(transport(options.model, error.message)),
+    onFailure: (error) => Effect.fail(transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
     onSuccess: (reply) => {
       if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
       return Effect.flatMap(readBody(reply, options), (text) => decodeSuccess(text, redactor(options.apiKey), options))
@@ -135,17 +136,21 @@ const rejected = <E extends { readonly message: string }>(
     readonly apiKey?: Redacted.Redacted<string> | undefined
   }
 ): Effect.Effect<never, ProviderError.ProviderError> =>
-  readBody(reply, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true }).pipe(
-    Effect.flatMap((text) =>
-      Effect.flip(
+  readBody(reply, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true, apiKey: options.apiKey }).pipe(
+    Effect.flatMap((text) => {
+      const redact = redactor(options.apiKey)
+      return Effect.flip(
         failure({
           ...options,
           status: reply.status,
-          header: (name) => reply.headers[name],
-          text: redactor(options.apiKey)(text)
+          header: (name) => {
+            const value = reply.headers[name]
+            return value === undefined ? undefined : redact(value)
+          },
+          text: redact(text)
         })
       )
-    )
+    })
   )
 
 /**
@@ -154,15 +159,21 @@ const rejected = <E extends { readonly message: string }>(
  */
 const readBody = <E extends { readonly message: string }>(
   reply: RawReply<E>,
-  options: { readonly model: string; readonly maxBytes?: number | undefined; readonly truncate?: boolean | undefined }
+  options: {
+    readonly model: string
+    readonly maxBytes?: number | undefined
+    readonly truncate?: boolean | undefined
+    /** Cut out of a transport error's description. */
+    readonly apiKey?: Redacted.Redacted<string> | undefined
+  }
 ): Effect.Effect<string, ProviderError.ProviderError> => {
   const encoding = reply.headers["content-encoding"]
   if (reply.readCapped === undefined || (encoding !== undefined && encoding !== "identity")) {
-    return readText(decompress(reply, options.model), options)
+    return readText(decompress(reply, options.model, options.apiKey), options)
   }
   const maxBytes = options.maxBytes ?? defaultMaxResponseBytes
   return Effect.matchEffect(reply.readCapped(maxBytes), {
-    onFailure: (error) => Effect.fail(transport(options.model, `body cut off: ${error.message}`)),
+    onFailure: (error) => Effect.fail(bodyCutOff(options.model, error, options.apiKey)),
     onSuccess: ({ bytes, truncated }) =>
       truncated && !options.truncate
         ? Effect.fail(
@@ -179,11 +190,46 @@ const readBody = <E extends { readonly message: string }>(
 /** Stateless without `{ stream: true }`, so one serves every body. */
 const utf8 = new TextDecoder()
 
-/** Cuts a secret out of provider text, before any of it is excerpted or truncated. */
+/**
+ * Cuts a secret out of provider text, before any of it is excerpted or
+ * truncated: the secret as it is, and as a provider may echo it encoded
+ * (JSON-escaped, with `/` as `\/` too, and URL-encoded), since the text is
+ * decoded later (a JSON error message) or quoted as it is.
+ */
 const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) => {
   if (secret === undefined) return (text) => text
+  return (text) => {
+    let redacted = text
+    for (const form of secretForms(secret)) {
+      if (redacted.includes(form)) redacted = redacted.replaceAll(form, "[redacted]")
+    }
+    return redacted
+  }
+}
+
+/** The forms of each key, computed the first time some text is redacted (a provider keeps its key). */
+const formsOfSecret = new WeakMap<Redacted.Redacted<string>, ReadonlyArray<string>>()
+
+const secretForms = (secret: Redacted.Redacted<string>): ReadonlyArray<string> => {
+  const known = formsOfSecret.get(secret)
+  if (known !== undefined) return known
   const value = Redacted.value(secret)
-  return (text) => (value !== "" && text.includes(value) ? text.replaceAll(value, "[redacted]") : text)
+  const escaped = JSON.stringify(value).slice(1, -1)
+  const encoded = encodeURIComponent(value)
+  const forms =
+    value === ""
+      ? []
+      : [
+          ...new Set([
+            value,
+            escaped,
+            escaped.replaceAll("/", "\\/"),
+            encoded,
+            encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
+          ])
+        ]
+  formsOfSecret.set(secret, forms)
+  return forms
 }
 
 /**
@@ -258,10 +304,10 @@ export const stream = <E1 extends { readonly message: string }, E2 extends { rea
 ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError> =>
   Stream.unwrap(
     call.pipe(
-      Effect.mapError((error) => transport(options.model, error.message)),
+      Effect.mapError((error) => transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
       Effect.flatMap((reply) => {
         if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
-        const body = decompress(reply, options.model)
+        const body = decompress(reply, options.model, options.apiKey)
         const redact = redactor(options.apiKey)
         return Effect.succeed(
           Stream.suspend(() => {
@@ -304,14 +350,18 @@ export const stream = <E1 extends { readonly message: string }, E2 extends { rea
 
 /**
  * The body as bytes, decompressed when the provider compressed it (we never
- * ask for compression, but a proxy may send it anyway). Uses the web
- * `DecompressionStream`, so core stays free of Node.
+ * ask for compression, but a proxy may send it anyway). A client may have
+ * decompressed it already and kept the `content-encoding` header (`fetch`
+ * does): the first bytes tell, since a gzip or zlib stream starts with its
+ * magic number and a JSON or event-stream body never does. Uses the web
+ * `DecompressionStream`, so this package stays free of Node.
  */
 const decompress = <E extends { readonly message: string }>(
   reply: RawReply<E>,
-  model: string
+  model: string,
+  apiKey: Redacted.Redacted<string> | undefined
 ): Stream.Stream<Uint8Array, ProviderError.ProviderError> => {
-  const raw = Stream.mapError(reply.stream, (error) => transport(model, `body cut off: ${error.message}`))
+  const raw = Stream.mapError(reply.stream, (error) => bodyCutOff(model, error, apiKey))
   const encoding = reply.headers["content-encoding"]?.trim().toLowerCase()
   if (encoding === undefined || encoding === "" || encoding === "identity") return raw
   const malformed = (description: string) =>
@@ -319,16 +369,41 @@ const decompress = <E extends { readonly message: string }>(
   const format = encoding === "gzip" || encoding === "x-gzip" ? "gzip" : encoding === "deflate" ? "deflate" : undefined
   if (format === undefined) return Stream.fail(malformed(`unsupported content-encoding: ${encoding.slice(0, 40)}`))
   return Stream.unwrapScoped(
-    Effect.map(Stream.toReadableStreamEffect(raw), (readable) =>
-      Stream.fromReadableStream({
+    Effect.gen(function* () {
+      // The first two bytes, which may come in more than one chunk; the rest follows unread.
+      const [head, rest] = yield* Stream.peel(
+        raw,
+        Sink.fold(empty, (bytes) => bytes.byteLength < 2, concatBytes)
+      )
+      const body = head.byteLength === 0 ? rest : Stream.concat(Stream.succeed(head), rest)
+      if (!(format === "gzip" ? isGzip(head) : isZlib(head))) return body
+      const readable = yield* Stream.toReadableStreamEffect(body)
+      return Stream.fromReadableStream({
         // A Uint8Array is a BufferSource: the widening only satisfies lib.dom.d.ts.
         evaluate: () => (readable as ReadableStream<BufferSource>).pipeThrough(new DecompressionStream(format)),
         onError: (error) =>
           ProviderError.isProviderError(error) ? error : malformed(`body does not decompress as ${format}`)
       })
-    )
+    })
   )
 }
+
+const empty = new Uint8Array(0)
+
+const concatBytes = (a: Uint8Array, b: Uint8Array): Uint8Array => {
+  if (a.byteLength === 0) return b
+  const all = new Uint8Array(a.byteLength + b.byteLength)
+  all.set(a)
+  all.set(b, a.byteLength)
+  return all
+}
+
+/** RFC 1952: a gzip member starts with 0x1f 0x8b. */
+const isGzip = (head: Uint8Array): boolean => head[0] === 0x1f && head[1] === 0x8b
+
+/** RFC 1950: a zlib stream starts with CMF (method 8, deflate) and FLG, together a multiple of 31. */
+const isZlib = (head: Uint8Array): boolean =>
+  head.byteLength >= 2 && (head[0]! & 0x0f) === 8 && head[0]! >> 4 <= 7 && ((head[0]! << 8) | head[1]!) % 31 === 0
 
 /**
  * An error object inside a successful reply (a 200 body, or an error event in
@@ -481,7 +556,10 @@ export const failure = (options: {
       errorType: error.type,
       retryAfter: Option.getOrUndefined(ProviderError.parseRetryAfter(options.header, now)),
       rateLimitReset: options.status === 429 ? options.rateLimitResetOf?.(options.header, now) : undefined,
-      description: error.message ?? (excerpt === "" ? undefined : excerpt),
+      description:
+        options.status >= 300 && options.status < 400
+          ? redirectDescription(options.header("location"))
+          : (error.message ?? (excerpt === "" ? undefined : excerpt)),
       shouldRetry: shouldRetryHeader(options.header("x-should-retry"))
     })
   })
@@ -494,6 +572,77 @@ export const failure = (options: {
  */
 export const transport = (model: string, description: string): ProviderError.ProviderError =>
   ProviderError.ProviderError.fromReason({ reason: "Transport", model, description })
+
+/** A body that broke off while it was read: `Transport`, saying so and why. */
+const bodyCutOff = (
+  model: string,
+  error: { readonly message: string },
+  apiKey: Redacted.Redacted<string> | undefined
+): ProviderError.ProviderError => transport(model, redactor(apiKey)(`body cut off: ${transportDescription(error)}`))
+
+/**
+ * What an HTTP client's failure says, led by its cause's kind when a cause in
+ * its chain has a Node or undici error code: `connection refused
+ * (ECONNREFUSED): ...` (DESIGN §5: a Transport error keeps its cause's kind).
+ * Clients wrap the same cause differently (`fetch` in a `TypeError: fetch
+ * failed`, undici directly), so the chain is searched.
+ */
+const transportDescription = (error: { readonly message: string }): string => {
+  const code = causeCode(error)
+  return code === undefined ? error.message : `${transportKind(code)} (${code}): ${error.message}`
+}
+
+/** The first string `code` in an error's `cause` chain. */
+const causeCode = (error: unknown): string | undefined => {
+  let current: unknown = error
+  for (let depth = 0; depth < 8 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { readonly code?: unknown }).code
+    if (typeof code === "string" && code !== "") return code.slice(0, 40)
+    current = (current as { readonly cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const transportKind = (code: string): string => {
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused"
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ECONNABORTED":
+    case "UND_ERR_SOCKET":
+      return "connection reset"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EAI_NONAME":
+    case "EAI_NODATA":
+      return "DNS lookup failed"
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connect timed out"
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "host unreachable"
+  }
+  return /^(ERR_TLS_|ERR_SSL_|ERR_OSSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/.test(code)
+    ? "TLS failure"
+    : "failed"
+}
+
+/**
+ * A 3xx, which no wire follows (DESIGN §6: a key never goes to another
+ * origin): where it pointed, without its query or fragment (which may carry
+ * a token), so that a base URL that redirects (http to https, a moved host)
+ * is easy to fix.
+ */
+const redirectDescription = (location: string | undefined): string => {
+  const target = location?.trim()
+  if (target === undefined || target === "") return "redirect not followed"
+  const url = URL.canParse(target) ? new URL(target) : undefined
+  const where = url === undefined ? (target.split(/[?#]/)[0] ?? "") : `${url.origin}${url.pathname}`
+  return `redirect to ${where.slice(0, 120)} not followed`
+}
 
 /** `x-should-retry: true | false`, the provider's explicit verdict; anything else is no verdict. */
 const shouldRetryHeader = (value: string | undefined): boolean | undefined => {

@@ -34,6 +34,7 @@ import {
   UrlParams
 } from "@effect/platform"
 import { Provider } from "@ironlabsai/core"
+import * as Connection from "./Connection.js"
 import * as Deadline from "./Deadline.js"
 import type * as ProviderReply from "./ProviderReply.js"
 import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
@@ -81,13 +82,14 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
   )
 
 /**
- * The client over its own undici `Agent`, closed with the layer, and the
- * `Deadline.Cooperative` marker: it enforces `Provider.currentDeadline` itself.
+ * The client over its own undici `Agent`, closed with the layer, and two
+ * markers: `Deadline.Cooperative` (it enforces `Provider.currentDeadline`
+ * itself) and `Connection.NoRedirects` (it follows no redirect).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative> = Layer.merge(
+export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative | Connection.NoRedirects> = Layer.mergeAll(
   Layer.scoped(
     HttpClient.HttpClient,
     Effect.map(
@@ -99,7 +101,9 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative> = 
     )
   ),
   // This client enforces the attempt deadline itself: providers built on it tell the router so.
-  Layer.succeed(Deadline.Cooperative, true)
+  Layer.succeed(Deadline.Cooperative, true),
+  // It never follows a redirect: wires over it need not turn redirects off.
+  Layer.succeed(Connection.NoRedirects, true)
 )
 
 interface Target {

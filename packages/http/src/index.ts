@@ -13,7 +13,7 @@ export * as Sse from "./Sse.js"
 export * as ProviderReply from "./ProviderReply.js"
 
 /**
- * How an HTTP provider reaches its API: key, base URL, response cap, from options or env, and what makes them unusable.
+ * How an HTTP provider reaches its API: key, base URL, response cap, from options or env, what makes them unusable, and a client that follows no redirect.
  *
  * @since 0.2.0
  */

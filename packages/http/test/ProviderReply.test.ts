@@ -1,8 +1,8 @@
-import { gzipSync } from "node:zlib"
+import { deflateSync, gzipSync } from "node:zlib"
 import { assert, describe, it } from "@effect/vitest"
 import { ProviderError } from "@ironlabsai/core"
 import { ProviderReply } from "@ironlabsai/http"
-import { Duration, Effect, Schema, Stream } from "effect"
+import { Duration, Effect, Redacted, Schema, Stream } from "effect"
 
 const MODEL = "openai/gpt-4o"
 const Body = Schema.Struct({ ok: Schema.Boolean })
@@ -78,13 +78,49 @@ describe("ProviderReply", () => {
     })
   )
 
-  it.effect("a body that does not decompress, or an unknown encoding, is MalformedResponse", () =>
+  it.effect("a gzip body that breaks off inside, or an unknown encoding, is MalformedResponse", () =>
     Effect.gen(function* () {
-      const bad = yield* failure(decode(reply(200, [bytes("not gzip")], { "content-encoding": "gzip" })))
+      const gz = gzipSync(JSON.stringify({ ok: true, pad: "x".repeat(10_000) }))
+      const cut = gz.subarray(0, gz.byteLength - 20)
+      const bad = yield* failure(decode(reply(200, [cut], { "content-encoding": "gzip" })))
       assert.strictEqual(bad.reason, "MalformedResponse")
+      assert.strictEqual(bad.description, "body does not decompress as gzip")
       const br = yield* failure(decode(reply(200, [bytes("{}")], { "content-encoding": "br" })))
       assert.strictEqual(br.reason, "MalformedResponse")
       assert.include(br.description, "unsupported content-encoding: br")
+    })
+  )
+
+  it.effect("gzip and deflate bodies are decompressed, their magic bytes split across pieces or not", () =>
+    Effect.gen(function* () {
+      const body = JSON.stringify({ ok: true })
+      for (const [encoding, compressed] of [
+        ["gzip", gzipSync(body)],
+        ["deflate", deflateSync(body)]
+      ] as const) {
+        const whole = yield* decode(reply(200, [compressed], { "content-encoding": encoding }))
+        assert.deepStrictEqual(whole, { ok: true }, encoding)
+        const pieces = Array.from(compressed, (byte) => Uint8Array.of(byte))
+        const split = yield* decode(reply(200, [new Uint8Array(0), ...pieces], { "content-encoding": encoding }))
+        assert.deepStrictEqual(split, { ok: true }, `${encoding}, byte by byte`)
+      }
+    })
+  )
+
+  it.effect("a body its client decompressed already, the header kept (as fetch does), passes as it is", () =>
+    Effect.gen(function* () {
+      for (const encoding of ["gzip", "x-gzip", "deflate"]) {
+        const value = yield* decode(reply(200, [bytes('{"ok":'), bytes("true}")], { "content-encoding": encoding }))
+        assert.deepStrictEqual(value, { ok: true }, encoding)
+      }
+      const error = yield* failure(
+        decode(
+          reply(429, [bytes('{"error":{"type":"rate_limit_error","message":"slow down"}}')], {
+            "content-encoding": "gzip"
+          })
+        )
+      )
+      assert.deepStrictEqual([error.reason, error.description], ["RateLimited", "slow down"])
     })
   )
 
@@ -151,6 +187,76 @@ describe("ProviderReply", () => {
       )
       assert.strictEqual(cut.reason, "Transport")
       assert.include(cut.description, "body cut off")
+    })
+  )
+
+  it.effect("a transport failure leads with its cause's kind, found anywhere in the cause chain", () =>
+    Effect.gen(function* () {
+      const coded = (code: string) => Object.assign(new Error(`${code} happened`), { code })
+      const rows: ReadonlyArray<readonly [unknown, string]> = [
+        // undici hands over the socket's error; fetch wraps it in a TypeError
+        [coded("ECONNREFUSED"), "connection refused (ECONNREFUSED)"],
+        [new TypeError("fetch failed", { cause: coded("ECONNREFUSED") }), "connection refused (ECONNREFUSED)"],
+        [new TypeError("fetch failed", { cause: coded("UND_ERR_SOCKET") }), "connection reset (UND_ERR_SOCKET)"],
+        [coded("ECONNRESET"), "connection reset (ECONNRESET)"],
+        [coded("ENOTFOUND"), "DNS lookup failed (ENOTFOUND)"],
+        [coded("EAI_AGAIN"), "DNS lookup failed (EAI_AGAIN)"],
+        [coded("UNABLE_TO_VERIFY_LEAF_SIGNATURE"), "TLS failure (UNABLE_TO_VERIFY_LEAF_SIGNATURE)"],
+        [coded("ERR_TLS_CERT_ALTNAME_INVALID"), "TLS failure (ERR_TLS_CERT_ALTNAME_INVALID)"],
+        [coded("EWHATEVER"), "failed (EWHATEVER)"]
+      ]
+      for (const [cause, kind] of rows) {
+        const error = yield* failure(
+          decode(Effect.fail(Object.assign(new Error("Transport error (POST u)"), { cause })))
+        )
+        assert.strictEqual(error.reason, "Transport")
+        assert.strictEqual(error.description, `${kind}: Transport error (POST u)`)
+      }
+      const plain = yield* failure(decode(Effect.fail(new Error("aborted"))))
+      assert.strictEqual(plain.description, "aborted")
+      const cut = yield* failure(
+        decode(
+          Effect.succeed({
+            status: 200,
+            headers: {},
+            stream: Stream.fail(Object.assign(new Error("Decode error"), { cause: coded("UND_ERR_SOCKET") }))
+          })
+        )
+      )
+      assert.strictEqual(cut.description, "body cut off: connection reset (UND_ERR_SOCKET): Decode error")
+    })
+  )
+
+  it.effect("a key echoed verbatim, JSON-escaped or URL-encoded is cut out of an error body", () =>
+    Effect.gen(function* () {
+      const key = "sk-a/b+c"
+      for (const echoed of [key, "sk-a\\/b+c", "sk-a%2Fb%2Bc", "sk-a%2fb%2bc"]) {
+        const body = `{"error":{"type":"authentication_error","message":"bad key ${echoed}"}}`
+        const error = yield* failure(
+          ProviderReply.decode(reply(401, [bytes(body)]), {
+            model: MODEL,
+            schema: Body,
+            errorOf,
+            apiKey: Redacted.make(key)
+          })
+        )
+        assert.strictEqual(error.description, "bad key [redacted]", echoed)
+      }
+    })
+  )
+
+  it.effect("a 3xx is not followed: InvalidRequest, saying where it pointed, without its query", () =>
+    Effect.gen(function* () {
+      const moved = yield* failure(decode(reply(301, [], { location: "https://user:pw@example.com/v1/x?token=1#f" })))
+      assert.deepStrictEqual(
+        [moved.reason, moved.status, moved.description],
+        ["InvalidRequest", 301, "redirect to https://example.com/v1/x not followed"]
+      )
+      assert.isFalse(ProviderError.isRetryable(moved))
+      const relative = yield* failure(decode(reply(307, [], { location: "/v2/chat?key=1" })))
+      assert.strictEqual(relative.description, "redirect to /v2/chat not followed")
+      const nowhere = yield* failure(decode(reply(308, [])))
+      assert.strictEqual(nowhere.description, "redirect not followed")
     })
   )
 

@@ -63,7 +63,8 @@ const errorOf = (body: unknown) => {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
-  Effect.map(Effect.zip(HttpClient.HttpClient, Deadline.strategy), ([httpClient, deadline]) => {
+  // Whatever the client, no redirect is followed: the key never goes to another origin.
+  Effect.map(Effect.zip(Connection.httpClient, Deadline.strategy), ([httpClient, deadline]) => {
     // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
     const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/chat/completions`
@@ -71,7 +72,9 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     // Built once: each call only adds its body.
     const head = HttpClientRequest.post(url).pipe(
       HttpClientRequest.bearerToken(Either.isRight(apiKey) ? Redacted.value(apiKey.right) : ""),
-      HttpClientRequest.acceptJson
+      HttpClientRequest.acceptJson,
+      // No compression, from every client: `fetch` would otherwise ask for it.
+      HttpClientRequest.setHeader("accept-encoding", "identity")
     )
     const post = (client: HttpClient.HttpClient, body: unknown) =>
       client.execute(HttpClientRequest.bodyUnsafeJson(head, body))

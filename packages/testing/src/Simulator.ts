@@ -3,8 +3,8 @@
  * wires: a real HTTP server on 127.0.0.1 that records every request it receives
  * and answers with scripted replies, including faults (status and headers,
  * latency, hangs, connection resets, raw bodies, slow bodies, and streams that
- * stall, break, fail with an error event, only ping, never close, or arrive in
- * awkward pieces).
+ * stall, break, fail with an error event, only ping, never close, end without
+ * their end event, or arrive in awkward pieces).
  *
  * @example
  * import { Effect } from "effect"
@@ -155,6 +155,14 @@ export interface Reply {
    * until the client closes it (outcome `"client-closed"`).
    */
   readonly doneWithoutClose?: boolean | undefined
+  /**
+   * Streams only: send the whole stream but its end event (`[DONE]`,
+   * `message_stop`), and close the response cleanly, as a proxy that drops
+   * the last event does.
+   *
+   * @since 0.2.0
+   */
+  readonly withoutEndEvent?: boolean | undefined
   /** Streams only: end the lines of the event stream with `\r\n`. */
   readonly crlf?: boolean | undefined
   /**

@@ -701,6 +701,23 @@ describe("Simulator", () => {
       })
     )
 
+    it.scoped("withoutEndEvent sends everything but [DONE] / message_stop, then ends the response", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.make()
+        sim.script("gpt-4o", { content: "Hi there", withoutEndEvent: true })
+        sim.script("claude", { content: "Hi there", withoutEndEvent: true })
+        const openaiBody = yield* text(yield* openai(sim, streamChat))
+        assert.isFalse(openaiBody.includes("[DONE]"))
+        assert.isTrue(openaiBody.includes('"finish_reason":"stop"'))
+        const anthropicBody = yield* text(yield* anthropic(sim, streamMessages))
+        assert.deepStrictEqual(eventNames(anthropicBody).slice(-2), ["content_block_stop", "message_delta"])
+        assert.deepStrictEqual(
+          sim.requests.map((request) => request.outcome),
+          ["answered", "answered"]
+        )
+      })
+    )
+
     it.scoped("crlf ends every line of the stream with \\r\\n", () =>
       Effect.gen(function* () {
         const sim = yield* Simulator.make()

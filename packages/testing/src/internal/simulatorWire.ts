@@ -316,7 +316,8 @@ export const streamScript = (wire: ServedWire, reply: Simulator.Reply, rendered:
     events = [...withNoise(preamble), ...upTo(reply.breakAfterChunks)]
     ending = "reset"
   } else {
-    events = [...withNoise(preamble), ...deltas, ...trailer]
+    // The end event is the trailer's last on both wires.
+    events = [...withNoise(preamble), ...deltas, ...(reply.withoutEndEvent === true ? trailer.slice(0, -1) : trailer)]
     ending = reply.doneWithoutClose === true ? "open" : "end"
   }
   const multiline = reply.multilineData === true ? events.map(splitData) : events

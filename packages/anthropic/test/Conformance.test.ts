@@ -1,0 +1,46 @@
+/**
+ * The provider conformance suite (`Conformance` of `@ironlabsai/testing`) for
+ * the Anthropic wire, over every `HttpClient` the docs say works: the lean
+ * `UndiciHttpClient`, the platform's `FetchHttpClient` and
+ * `NodeHttpClient.layerUndici`. What is Anthropic's own (the translation of
+ * requests, replies, stop reasons, usage and events) is tested in the other files.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { layer } from "@effect/vitest"
+import { UndiciHttpClient } from "@ironlabsai/http"
+import { Conformance } from "@ironlabsai/testing"
+import { AnthropicProvider } from "../src/index.js"
+
+Conformance.run(
+  layer,
+  {
+    name: "AnthropicProvider",
+    make: AnthropicProvider.make,
+    baseUrlOf: (simulator) => simulator.anthropicBaseUrl,
+    routedModel: "anthropic/claude-3-5-haiku-20241022",
+    wireModel: "claude-3-5-haiku-20241022",
+    rateLimitHeaders: {
+      // The tokens limits are the ones spent: their reset, 42.5 s after now, not the requests' minute.
+      at: (now) => {
+        const at = (millis: number) => new Date(now + millis).toISOString()
+        return {
+          "anthropic-ratelimit-requests-remaining": "49",
+          "anthropic-ratelimit-requests-reset": at(60_000),
+          "anthropic-ratelimit-tokens-remaining": "0",
+          "anthropic-ratelimit-tokens-reset": at(42_500),
+          "anthropic-ratelimit-input-tokens-remaining": "0",
+          "anthropic-ratelimit-input-tokens-reset": at(42_500),
+          "anthropic-ratelimit-output-tokens-remaining": "8000",
+          "anthropic-ratelimit-output-tokens-reset": at(1_000)
+        }
+      },
+      reset: "42500 millis"
+    }
+  },
+  [
+    { name: "UndiciHttpClient.layer", layer: UndiciHttpClient.layer },
+    { name: "FetchHttpClient.layer", layer: FetchHttpClient.layer },
+    { name: "NodeHttpClient.layerUndici", layer: NodeHttpClient.layerUndici }
+  ]
+)

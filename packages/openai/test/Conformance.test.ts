@@ -1,0 +1,39 @@
+/**
+ * The provider conformance suite (`Conformance` of `@ironlabsai/testing`) for
+ * the OpenAI wire, over every `HttpClient` the docs say works: the lean
+ * `UndiciHttpClient`, the platform's `FetchHttpClient` and
+ * `NodeHttpClient.layerUndici`. What is OpenAI's own (request and response
+ * mapping, the body passed through, the chunks) is tested in the other files.
+ */
+import { FetchHttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { layer } from "@effect/vitest"
+import { UndiciHttpClient } from "@ironlabsai/http"
+import { Conformance } from "@ironlabsai/testing"
+import { OpenAiProvider } from "../src/index.js"
+
+Conformance.run(
+  layer,
+  {
+    name: "OpenAiProvider",
+    make: OpenAiProvider.make,
+    baseUrlOf: (simulator) => simulator.openaiBaseUrl,
+    routedModel: "openai/gpt-4o",
+    wireModel: "gpt-4o",
+    rateLimitHeaders: {
+      // The requests limit is the one spent: its reset, 90.5 s, not the tokens' 6 min.
+      at: () => ({
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m30.5s",
+        "x-ratelimit-remaining-tokens": "12000",
+        "x-ratelimit-reset-tokens": "6m0s"
+      }),
+      reset: "90500 millis"
+    }
+  },
+  [
+    { name: "UndiciHttpClient.layer", layer: UndiciHttpClient.layer },
+    { name: "FetchHttpClient.layer", layer: FetchHttpClient.layer },
+    { name: "NodeHttpClient.layerUndici", layer: NodeHttpClient.layerUndici }
+  ]
+)
