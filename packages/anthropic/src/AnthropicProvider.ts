@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, type ModelId, type Provider, ProviderError } from "@ironlabsai/core"
-import { CallSpan, Connection, Deadline, ProviderReply } from "@ironlabsai/http"
+import { ChatCompletion, type ModelId, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
+import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
 import { Clock, type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as AnthropicRateLimit from "./AnthropicRateLimit.js"
 

@@ -15,9 +15,17 @@ import { cpus } from "node:os"
 import { fileURLToPath } from "node:url"
 import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { type ChatCompletion, IronlabsClient, ModelId, Provider, type Reliability, Router } from "@ironlabsai/core"
+import {
+  type ChatCompletion,
+  Deadline,
+  IronlabsClient,
+  ModelId,
+  Provider,
+  type Reliability,
+  Router
+} from "@ironlabsai/core"
 import { OpenAiProvider } from "@ironlabsai/openai"
-import { Connection, Deadline, UndiciHttpClient } from "@ironlabsai/http"
+import { Connection, UndiciHttpClient } from "@ironlabsai/http"
 import { IronlabsAI } from "ironlabsai"
 import { Effect, Either, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import { Bench } from "tinybench"

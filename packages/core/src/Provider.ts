@@ -16,10 +16,10 @@
  *
  * @since 0.1.0
  */
-import { Context, FiberRef, Layer } from "effect"
-import { globalValue } from "effect/GlobalValue"
+import { Context, Layer } from "effect"
 import type { Effect, Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
+import type * as Deadline from "./Deadline.js"
 import type * as ModelId from "./ModelId.js"
 import type * as ProviderError from "./ProviderError.js"
 
@@ -50,27 +50,14 @@ export interface Provider {
    */
   readonly stream: (call: CallRequest) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>
   /**
-   * How the attempt's deadline is enforced (cockatiel's names):
-   * `"cooperative"` when the provider's HTTP stack reads `currentDeadline` and
-   * aborts the request itself when it passes, so the router spares the fiber
-   * and timer of `Effect.timeout`; `"aggressive"` (the default) when the router
-   * must interrupt the call.
+   * How the attempt's deadline is enforced (see `Deadline`): `"cooperative"`
+   * when the provider's HTTP stack reads `Deadline.current` and aborts the
+   * request itself, so the router spares the fiber and timer of
+   * `Effect.timeout`; `"aggressive"` (the default) when the router must
+   * interrupt the call.
    */
-  readonly deadline?: "cooperative" | "aggressive" | undefined
+  readonly deadline?: Deadline.Strategy | undefined
 }
-
-/**
- * The deadline of the attempt in flight, in epoch millis on the Effect
- * `Clock`, for a provider whose deadline is cooperative. The router sets it
- * around `complete`.
- *
- * @since 0.1.0
- * @category deadlines
- */
-export const currentDeadline: FiberRef.FiberRef<number | undefined> = globalValue(
-  "ironlabsai/Provider/currentDeadline",
-  () => FiberRef.unsafeMake<number | undefined>(undefined)
-)
 
 /**
  * Providers by the prefix of a model id (`openai`, `anthropic`, ...).

@@ -35,9 +35,10 @@ import {
 } from "effect"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
+import * as Deadline from "./Deadline.js"
 import { isCounted } from "./internal/modelState.js"
 import * as ModelHealth from "./ModelHealth.js"
-import * as Provider from "./Provider.js"
+import type * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
 import {
@@ -578,7 +579,7 @@ const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
 /**
  * One attempt, under the model's own timeout, which aborts the call. A
  * provider whose deadline is cooperative gets it through
- * `Provider.currentDeadline` and aborts the request itself; any other runs
+ * `Deadline.current` and aborts the request itself; any other runs
  * under `Effect.timeoutFail` (aggressive: it interrupts the call). Either way a
  * late attempt fails with `Timeout`.
  */
@@ -600,7 +601,7 @@ const callModel = (
 }
 
 /**
- * `effect` with `Provider.currentDeadline` set to `deadline` for its
+ * `effect` with `Deadline.current` set to `deadline` for its
  * duration: `Effect.locally`, in fewer steps (this runs once per attempt).
  * What the stack fails with once the deadline has passed is a timeout: it
  * aborted the request.
@@ -611,10 +612,10 @@ const withNativeDeadline = <A, R>(
   model: Reliability.ModelPlan
 ): Effect.Effect<A, ProviderError.ProviderError, R> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(FiberRef.getAndSet(Provider.currentDeadline, deadline), (previous) =>
+    Effect.flatMap(FiberRef.getAndSet(Deadline.current, deadline), (previous) =>
       Effect.matchCauseEffect(restore(effect), {
         onFailure: (cause) => {
-          const reset = FiberRef.set(Provider.currentDeadline, previous)
+          const reset = FiberRef.set(Deadline.current, previous)
           const error = Cause.failureOption(cause)
           if (Option.isNone(error) || error.value.reason !== "Transport")
             return Effect.zipRight(reset, Effect.failCause(cause))
@@ -625,7 +626,7 @@ const withNativeDeadline = <A, R>(
             )
           )
         },
-        onSuccess: (value) => Effect.as(FiberRef.set(Provider.currentDeadline, previous), value)
+        onSuccess: (value) => Effect.as(FiberRef.set(Deadline.current, previous), value)
       })
     )
   )

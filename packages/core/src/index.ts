@@ -20,6 +20,13 @@ export * as ChatCompletion from "./ChatCompletion.js"
 export * as IronlabsClient from "./IronlabsClient.js"
 
 /**
+ * The deadline of one attempt, on the Effect clock, and the two ways it is enforced: cooperative and aggressive.
+ *
+ * @since 0.2.0
+ */
+export * as Deadline from "./Deadline.js"
+
+/**
  * The router's memory of each model: holds, a circuit breaker and a retry budget.
  *
  * @since 0.2.0

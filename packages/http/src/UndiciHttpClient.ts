@@ -33,9 +33,8 @@ import {
   HttpIncomingMessage,
   UrlParams
 } from "@effect/platform"
-import { Provider } from "@ironlabsai/core"
+import { Deadline } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
-import * as Deadline from "./Deadline.js"
 import type * as ProviderReply from "./ProviderReply.js"
 import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
 import { Agent, type Dispatcher } from "undici"
@@ -57,7 +56,7 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
       const body = bodyOf(request)
       if (body instanceof HttpClientError.RequestError) return Effect.fail(body)
       return Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((fiber) => {
-        const exchange = new Exchange(request, fiber.getFiberRef(Provider.currentDeadline))
+        const exchange = new Exchange(request, Deadline.remainingMillis(fiber))
         return Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
           exchange.onHead = resume
           dispatcher.dispatch(
@@ -83,7 +82,7 @@ export const make = (dispatcher: Dispatcher): HttpClient.HttpClient =>
 
 /**
  * The client over its own undici `Agent`, closed with the layer, and two
- * markers: `Deadline.Cooperative` (it enforces `Provider.currentDeadline`
+ * markers: `Deadline.Cooperative` (it enforces `Deadline.current`
  * itself) and `Connection.NoRedirects` (it follows no redirect).
  *
  * @since 0.1.0
@@ -177,11 +176,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
-    deadline: number | undefined
+    /** The time left before the attempt's deadline, on the Effect clock that set it. */
+    remainingMillis: number | undefined
   ) {
     // Past 2^31-1 ms a Node timer fires at once; a deadline that far away is no deadline, as for Effect's clock.
-    if (deadline !== undefined && deadline - Date.now() <= maxTimerMillis) {
-      this.timer = setTimeout(() => this.abort(), Math.max(0, deadline - Date.now()))
+    if (remainingMillis !== undefined && remainingMillis <= maxTimerMillis) {
+      this.timer = setTimeout(() => this.abort(), Math.max(0, remainingMillis))
       // A body nobody reads must not keep the process alive until the deadline.
       this.timer.unref()
     }

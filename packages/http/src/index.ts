@@ -27,13 +27,6 @@ export * as Connection from "./Connection.js"
 export * as CallSpan from "./CallSpan.js"
 
 /**
- * The attempt deadline between an HTTP client and the wires: cooperative (the client aborts) or aggressive (the router interrupts).
- *
- * @since 0.2.0
- */
-export * as Deadline from "./Deadline.js"
-
-/**
  * A lean `HttpClient` over undici's dispatcher, which enforces the attempt deadline itself.
  *
  * @since 0.1.0

@@ -10,8 +10,8 @@ import type { AddressInfo } from "node:net"
 import { inspect } from "node:util"
 import { HttpClient, HttpClientRequest, type HttpClientError, type HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Provider } from "@ironlabsai/core"
-import { Deadline, type ProviderReply, UndiciHttpClient } from "@ironlabsai/http"
+import { Deadline } from "@ironlabsai/core"
+import { type ProviderReply, UndiciHttpClient } from "@ironlabsai/http"
 import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { Agent } from "undici"
 
@@ -445,7 +445,7 @@ describe("UndiciHttpClient", () => {
         const [server, http] = yield* setup(silent)
         const start = Date.now()
         const error = yield* Effect.flip(
-          http.execute(HttpClientRequest.get(server.url)).pipe(Effect.locally(Provider.currentDeadline, start + 150))
+          http.execute(HttpClientRequest.get(server.url)).pipe(Effect.locally(Deadline.current, start + 150))
         )
         yield* endedAtDeadline(error, start, server.seen[0], ["RequestError", "Transport"])
       }).pipe(Effect.scoped)
@@ -460,7 +460,7 @@ describe("UndiciHttpClient", () => {
             const response = capped(yield* http.execute(HttpClientRequest.get(server.url)))
             assert.strictEqual(response.status, 200)
             return yield* response.readCapped(1_000_000)
-          }).pipe(Effect.locally(Provider.currentDeadline, start + 150))
+          }).pipe(Effect.locally(Deadline.current, start + 150))
         )
         yield* endedAtDeadline(error, start, server.seen[0], ["ResponseError", "Decode"])
       }).pipe(Effect.scoped)
@@ -473,7 +473,7 @@ describe("UndiciHttpClient", () => {
         const error = yield* Effect.flip(
           Effect.flatMap(http.execute(HttpClientRequest.get(server.url)), (response) =>
             Stream.runDrain(response.stream)
-          ).pipe(Effect.locally(Provider.currentDeadline, start + 150))
+          ).pipe(Effect.locally(Deadline.current, start + 150))
         )
         yield* endedAtDeadline(error, start, server.seen[0], ["ResponseError", "Decode"])
       }).pipe(Effect.scoped)
@@ -484,7 +484,7 @@ describe("UndiciHttpClient", () => {
         const [server, http] = yield* setup(silent)
         const start = Date.now()
         const error = yield* Effect.flip(
-          http.execute(HttpClientRequest.get(server.url)).pipe(Effect.locally(Provider.currentDeadline, start - 1_000))
+          http.execute(HttpClientRequest.get(server.url)).pipe(Effect.locally(Deadline.current, start - 1_000))
         )
         assert.strictEqual(error._tag, "RequestError")
         assert.strictEqual(error.reason, "Transport")
@@ -497,7 +497,7 @@ describe("UndiciHttpClient", () => {
         const [server, http] = yield* setup((_, res) => setTimeout(() => res.end("in time"), 20))
         const response = yield* http
           .execute(HttpClientRequest.get(server.url))
-          .pipe(Effect.locally(Provider.currentDeadline, Date.now() + 100))
+          .pipe(Effect.locally(Deadline.current, Date.now() + 100))
         assert.isFalse(yield* closedEarly(server.seen[0]))
         yield* Effect.sleep("150 millis")
         assert.strictEqual(yield* response.text, "in time")
@@ -510,7 +510,7 @@ describe("UndiciHttpClient", () => {
         // About 25 days away (a `timeout` of 2_200_000 seconds in the reliability config is valid).
         const exit = yield* Effect.exit(
           Effect.flatMap(http.execute(HttpClientRequest.get(server.url)), (r) => r.text).pipe(
-            Effect.locally(Provider.currentDeadline, Date.now() + 2_200_000_000)
+            Effect.locally(Deadline.current, Date.now() + 2_200_000_000)
           )
         )
         assert.deepStrictEqual(exit, Exit.succeed("in time"))
@@ -533,9 +533,7 @@ describe("UndiciHttpClient", () => {
         )
         const start = Date.now()
         const error = yield* Effect.flip(
-          http
-            .execute(HttpClientRequest.get(`${server.url}/queued`))
-            .pipe(Effect.locally(Provider.currentDeadline, start + 80))
+          http.execute(HttpClientRequest.get(`${server.url}/queued`)).pipe(Effect.locally(Deadline.current, start + 80))
         )
         const elapsed = Date.now() - start
         assert.strictEqual(error._tag, "RequestError")

@@ -17,8 +17,8 @@
  * @since 0.1.0
  */
 import { HttpClient, HttpClientRequest } from "@effect/platform"
-import { ChatCompletion, type Provider, ProviderError } from "@ironlabsai/core"
-import { CallSpan, Connection, Deadline, ProviderReply } from "@ironlabsai/http"
+import { ChatCompletion, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
+import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
 import { type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as OpenAiRateLimit from "./OpenAiRateLimit.js"
 

@@ -43,7 +43,7 @@ import * as Assert from "node:assert/strict"
 import * as Util from "node:util"
 import type { HttpClient } from "@effect/platform"
 import type * as EffectVitest from "@effect/vitest"
-import { ChatCompletion, ModelId, Provider, ProviderError } from "@ironlabsai/core"
+import { ChatCompletion, Deadline, ModelId, type Provider, ProviderError } from "@ironlabsai/core"
 import {
   Cause,
   Chunk,
@@ -942,7 +942,7 @@ const cancellation = (it: Tests, t: Tools) => {
       }
       t.script(sim, { hang: true })
       const started = Date.now()
-      const error = yield* t.failureOf(provider).pipe(Effect.locally(Provider.currentDeadline, started + 150))
+      const error = yield* t.failureOf(provider).pipe(Effect.locally(Deadline.current, started + 150))
       Assert.equal(error.reason, "Transport")
       Assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`)
       yield* promise(() => sim.waitForClientClose(1))
