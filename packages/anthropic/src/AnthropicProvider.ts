@@ -19,7 +19,19 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, type ModelId, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
 import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
-import { Clock, type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import {
+  Clock,
+  type Config,
+  type ConfigError,
+  Context,
+  Effect,
+  Either,
+  Layer,
+  Option,
+  Redacted,
+  Schema,
+  Stream
+} from "effect"
 import * as AnthropicRateLimit from "./AnthropicRateLimit.js"
 
 /**
@@ -310,3 +322,36 @@ const toChatCompletion = (
     total_tokens: message.usage.input_tokens + message.usage.output_tokens
   }
 })
+
+/**
+ * The Anthropic provider as a service, for programs that assemble their own
+ * registry (`Provider.registry({ anthropic: yield* AnthropicProvider.AnthropicProvider })`).
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class AnthropicProvider extends Context.Tag("ironlabsai/AnthropicProvider")<
+  AnthropicProvider,
+  Provider.Provider
+>() {}
+
+/**
+ * The provider as a layer, with explicit options.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<AnthropicProvider, never, HttpClient.HttpClient> =>
+  Layer.effect(AnthropicProvider, make(options))
+
+/**
+ * The provider as a layer, with options from `Config` (by default `ANTHROPIC_API_KEY`
+ * and `ANTHROPIC_BASE_URL`, as the official SDK reads them).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<AnthropicProvider, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(AnthropicProvider, Effect.flatMap(options, make))

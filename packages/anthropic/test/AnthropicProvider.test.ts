@@ -11,7 +11,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { type ChatCompletion, ModelId, type ProviderError } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
-import { Effect, Layer, Redacted, TestClock, TestContext } from "effect"
+import { ConfigProvider, Effect, Layer, Redacted, TestClock, TestContext } from "effect"
 import { AnthropicProvider } from "../src/index.js"
 
 /** Any client will do for the wire's own mapping: the suite runs every behaviour over each of them. */
@@ -290,6 +290,47 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
             ["sk-ant-wrong", "sk-ant-right"]
           )
         })
+    )
+  })
+
+  describe("layers", () => {
+    it.effect(
+      "layerConfig reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL from Config and provides a working provider",
+      () =>
+        Effect.gen(function* () {
+          const sim = yield* Simulator.SimulatorService
+          sim.reset()
+          const provider = yield* AnthropicProvider.AnthropicProvider.pipe(
+            Effect.provide(AnthropicProvider.layerConfig()),
+            Effect.withConfigProvider(
+              ConfigProvider.fromMap(
+                new Map([
+                  ["ANTHROPIC_API_KEY", KEY],
+                  ["ANTHROPIC_BASE_URL", sim.anthropicBaseUrl]
+                ])
+              )
+            )
+          )
+          const model = ModelId.parse("anthropic/claude-3-5-haiku-20241022")!
+          const answer = yield* provider.complete({ model, request: ask })
+          assert.strictEqual(answer.object, "chat.completion")
+          assert.strictEqual(sim.requests.length, 1)
+        })
+    )
+
+    it.effect("layer takes explicit options; without a key every call fails with Authentication, sending nothing", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.SimulatorService
+        sim.reset()
+        const provider = yield* AnthropicProvider.AnthropicProvider.pipe(
+          Effect.provide(AnthropicProvider.layer({ baseURL: sim.anthropicBaseUrl }))
+        )
+        const error = yield* Effect.flip(
+          provider.complete({ model: ModelId.parse("anthropic/claude-3-5-haiku-20241022")!, request: ask })
+        )
+        assert.strictEqual(error.reason, "Authentication")
+        assert.strictEqual(sim.requests.length, 0)
+      })
     )
   })
 })

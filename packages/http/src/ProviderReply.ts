@@ -16,6 +16,7 @@
  * @since 0.1.0
  */
 import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Sink, Stream } from "effect"
+import { dual } from "effect/Function"
 import { type ChatCompletion, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
 import * as Sse from "./Sse.js"
@@ -102,26 +103,50 @@ export type RateLimitResetOf = (
  * @since 0.1.0
  * @category reading
  */
-export const decode = <A, I, E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
-  call: Effect.Effect<RawReply<E2>, E1>,
-  options: {
-    readonly model: string
-    readonly schema: Schema.Schema<A, I>
-    readonly errorOf: ErrorOf
-    readonly rateLimitResetOf?: RateLimitResetOf | undefined
-    readonly maxBytes?: number | undefined
-    /** The key the call was made with: a body that echoes it has it cut out before it reaches an error. */
-    readonly apiKey?: Redacted.Redacted<string> | undefined
-  }
-): Effect.Effect<A, ProviderError.ProviderError> =>
-  // One `matchEffect` per step rather than `mapError` + `flatMap`: this runs on every call.
-  Effect.matchEffect(call, {
-    onFailure: (error) => Effect.fail(transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
-    onSuccess: (reply) => {
-      if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
-      return Effect.flatMap(readBody(reply, options), (text) => decodeSuccess(text, redactor(options.apiKey), options))
-    }
-  })
+export const decode: {
+  <A, I>(
+    options: DecodeOptions<A, I>
+  ): <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>
+  ) => Effect.Effect<A, ProviderError.ProviderError>
+  <A, I, E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>,
+    options: DecodeOptions<A, I>
+  ): Effect.Effect<A, ProviderError.ProviderError>
+} = dual(
+  2,
+  <A, I, E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>,
+    options: DecodeOptions<A, I>
+  ): Effect.Effect<A, ProviderError.ProviderError> =>
+    // One `matchEffect` per step rather than `mapError` + `flatMap`: this runs on every call.
+    Effect.matchEffect(call, {
+      onFailure: (error) =>
+        Effect.fail(transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
+      onSuccess: (reply) => {
+        if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
+        return Effect.flatMap(readBody(reply, options), (text) =>
+          decodeSuccess(text, redactor(options.apiKey), options)
+        )
+      }
+    })
+)
+
+/**
+ * What `decode` needs of a wire.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface DecodeOptions<A, I> {
+  readonly model: string
+  readonly schema: Schema.Schema<A, I>
+  readonly errorOf: ErrorOf
+  readonly rateLimitResetOf?: RateLimitResetOf | undefined
+  readonly maxBytes?: number | undefined
+  /** The key the call was made with: a body that echoes it has it cut out before it reaches an error. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+}
 
 /**
  * A non-2xx reply as the error it means: the first 64 KiB of its body, with
@@ -290,63 +315,85 @@ export const Done: unique symbol = Symbol.for("ironlabsai/ProviderReply/Done")
  * @since 0.1.0
  * @category reading
  */
-export const stream = <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
-  call: Effect.Effect<RawReply<E2>, E1>,
-  options: {
-    readonly model: string
-    readonly errorOf: ErrorOf
-    readonly rateLimitResetOf?: RateLimitResetOf | undefined
-    readonly parser: () => EventParser
-    readonly maxBytes?: number | undefined
-    readonly maxEventBytes?: number | undefined
-    readonly apiKey?: Redacted.Redacted<string> | undefined
-  }
-): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError> =>
-  Stream.unwrap(
-    call.pipe(
-      Effect.mapError((error) => transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
-      Effect.flatMap((reply) => {
-        if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
-        const body = decompress(reply, options.model, options.apiKey)
-        const redact = redactor(options.apiKey)
-        return Effect.succeed(
-          Stream.suspend(() => {
-            const parse = options.parser()
-            let ended = false
-            const sse = Sse.events(body, {
-              model: options.model,
-              maxBytes: options.maxBytes ?? defaultMaxResponseBytes,
-              maxEventBytes: options.maxEventBytes
-            })
-            return sse.pipe(
-              Stream.mapConcatEffect(
-                (
-                  event
-                ): Effect.Effect<
-                  ReadonlyArray<ChatCompletion.ChatCompletionChunk | typeof Done>,
-                  ProviderError.ProviderError
-                > => {
-                  const parsed = parse({ ...event, data: redact(event.data) })
-                  if (parsed === Done) return Effect.succeed([Done] as const)
-                  return ProviderError.isProviderError(parsed) ? Effect.fail(parsed) : Effect.succeed(parsed)
-                }
-              ),
-              Stream.takeWhile((item) => {
-                ended = item === Done
-                return !ended
-              }),
-              Stream.filter((item): item is ChatCompletion.ChatCompletionChunk => item !== Done),
-              Stream.concat(
-                Stream.suspend(() =>
-                  ended ? Stream.empty : Stream.fail(transport(options.model, "stream ended before its end event"))
+export const stream: {
+  (
+    options: StreamOptions
+  ): <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>
+  ) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>
+  <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>,
+    options: StreamOptions
+  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>
+} = dual(
+  2,
+  <E1 extends { readonly message: string }, E2 extends { readonly message: string }>(
+    call: Effect.Effect<RawReply<E2>, E1>,
+    options: StreamOptions
+  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError> =>
+    Stream.unwrap(
+      call.pipe(
+        Effect.mapError((error) => transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
+        Effect.flatMap((reply) => {
+          if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
+          const body = decompress(reply, options.model, options.apiKey)
+          const redact = redactor(options.apiKey)
+          return Effect.succeed(
+            Stream.suspend(() => {
+              const parse = options.parser()
+              let ended = false
+              const sse = Sse.events(body, {
+                model: options.model,
+                maxBytes: options.maxBytes ?? defaultMaxResponseBytes,
+                maxEventBytes: options.maxEventBytes
+              })
+              return sse.pipe(
+                Stream.mapConcatEffect(
+                  (
+                    event
+                  ): Effect.Effect<
+                    ReadonlyArray<ChatCompletion.ChatCompletionChunk | typeof Done>,
+                    ProviderError.ProviderError
+                  > => {
+                    const parsed = parse({ ...event, data: redact(event.data) })
+                    if (parsed === Done) return Effect.succeed([Done] as const)
+                    return ProviderError.isProviderError(parsed) ? Effect.fail(parsed) : Effect.succeed(parsed)
+                  }
+                ),
+                Stream.takeWhile((item) => {
+                  ended = item === Done
+                  return !ended
+                }),
+                Stream.filter((item): item is ChatCompletion.ChatCompletionChunk => item !== Done),
+                Stream.concat(
+                  Stream.suspend(() =>
+                    ended ? Stream.empty : Stream.fail(transport(options.model, "stream ended before its end event"))
+                  )
                 )
               )
-            )
-          })
-        )
-      })
+            })
+          )
+        })
+      )
     )
-  )
+)
+
+/**
+ * What `stream` needs of a wire.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface StreamOptions {
+  readonly model: string
+  readonly errorOf: ErrorOf
+  readonly rateLimitResetOf?: RateLimitResetOf | undefined
+  /** A fresh parser of the wire's events, one per stream. */
+  readonly parser: () => EventParser
+  readonly maxBytes?: number | undefined
+  readonly maxEventBytes?: number | undefined
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+}
 
 /**
  * The body as bytes, decompressed when the provider compressed it (we never

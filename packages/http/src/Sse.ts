@@ -16,6 +16,7 @@
  */
 import { type EventSourceMessage, createParser } from "eventsource-parser"
 import { Effect, Stream } from "effect"
+import { dual } from "effect/Function"
 import { ProviderError } from "@ironlabsai/core"
 
 /**
@@ -41,53 +42,71 @@ export const defaultMaxEventBytes = 1024 * 1024
  * @since 0.1.0
  * @category parsing
  */
-export const events = <E>(
-  body: Stream.Stream<Uint8Array, E>,
-  options: {
-    readonly model: string
-    readonly maxBytes: number
-    readonly maxEventBytes?: number | undefined
-  }
-): Stream.Stream<Event, E | ProviderError.ProviderError> =>
-  Stream.suspend(() => {
-    const maxBytes = options.maxBytes
-    const maxEventBytes = options.maxEventBytes ?? defaultMaxEventBytes
-    const tooLarge = (description: string) =>
-      ProviderError.ProviderError.fromReason({ reason: "ResponseTooLarge", model: options.model, description })
-    const decoder = new TextDecoder()
-    let parsed: Array<Event> = []
-    let overflow = false
-    const parser = createParser({
-      // The parser caps only what it buffers between feeds; an event that arrives whole in one piece
-      // is checked here (in UTF-16 units, as the parser counts).
-      onEvent: (event) => {
-        if (event.data.length > maxEventBytes) overflow = true
-        else parsed.push(event)
-      },
-      onError: (error) => {
-        if (error.type === "max-buffer-size-exceeded") overflow = true
-      },
-      maxBufferSize: maxEventBytes
-    })
-    // eventsource-parser 3 (the line that supports Node 20) misses events whose lines end in a lone CR:
-    // every line end reaches it as LF, a CRLF split across two chunks included.
-    let afterCR = false
-    const lineEnds = (text: string): string => {
-      if (text.length === 0) return text
-      const rest = afterCR && text.charCodeAt(0) === 10 ? text.slice(1) : text
-      afterCR = text.charCodeAt(text.length - 1) === 13
-      return rest.indexOf("\r") === -1 ? rest : rest.replace(/\r\n?/g, "\n")
-    }
-    let total = 0
-    return body.pipe(
-      Stream.mapConcatEffect((bytes) => {
-        total += bytes.byteLength
-        if (total > maxBytes) return Effect.fail(tooLarge(`stream over ${maxBytes} bytes`))
-        if (!overflow) parser.feed(lineEnds(decoder.decode(bytes, { stream: true })))
-        if (overflow) return Effect.fail(tooLarge(`one event over ${maxEventBytes} bytes`))
-        const out = parsed
-        parsed = []
-        return Effect.succeed(out)
+export const events: {
+  (
+    options: EventsOptions
+  ): <E>(body: Stream.Stream<Uint8Array, E>) => Stream.Stream<Event, E | ProviderError.ProviderError>
+  <E>(body: Stream.Stream<Uint8Array, E>, options: EventsOptions): Stream.Stream<Event, E | ProviderError.ProviderError>
+} = dual(
+  2,
+  <E>(
+    body: Stream.Stream<Uint8Array, E>,
+    options: EventsOptions
+  ): Stream.Stream<Event, E | ProviderError.ProviderError> =>
+    Stream.suspend(() => {
+      const maxBytes = options.maxBytes
+      const maxEventBytes = options.maxEventBytes ?? defaultMaxEventBytes
+      const tooLarge = (description: string) =>
+        ProviderError.ProviderError.fromReason({ reason: "ResponseTooLarge", model: options.model, description })
+      const decoder = new TextDecoder()
+      let parsed: Array<Event> = []
+      let overflow = false
+      const parser = createParser({
+        // The parser caps only what it buffers between feeds; an event that arrives whole in one piece
+        // is checked here (in UTF-16 units, as the parser counts).
+        onEvent: (event) => {
+          if (event.data.length > maxEventBytes) overflow = true
+          else parsed.push(event)
+        },
+        onError: (error) => {
+          if (error.type === "max-buffer-size-exceeded") overflow = true
+        },
+        maxBufferSize: maxEventBytes
       })
-    )
-  })
+      // eventsource-parser 3 (the line that supports Node 20) misses events whose lines end in a lone CR:
+      // every line end reaches it as LF, a CRLF split across two chunks included.
+      let afterCR = false
+      const lineEnds = (text: string): string => {
+        if (text.length === 0) return text
+        const rest = afterCR && text.charCodeAt(0) === 10 ? text.slice(1) : text
+        afterCR = text.charCodeAt(text.length - 1) === 13
+        return rest.indexOf("\r") === -1 ? rest : rest.replace(/\r\n?/g, "\n")
+      }
+      let total = 0
+      return body.pipe(
+        Stream.mapConcatEffect((bytes) => {
+          total += bytes.byteLength
+          if (total > maxBytes) return Effect.fail(tooLarge(`stream over ${maxBytes} bytes`))
+          if (!overflow) parser.feed(lineEnds(decoder.decode(bytes, { stream: true })))
+          if (overflow) return Effect.fail(tooLarge(`one event over ${maxEventBytes} bytes`))
+          const out = parsed
+          parsed = []
+          return Effect.succeed(out)
+        })
+      )
+    })
+)
+
+/**
+ * The caps `events` applies, and the model its errors name.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EventsOptions {
+  readonly model: string
+  /** The cap on the whole stream, in bytes. */
+  readonly maxBytes: number
+  /** The cap on one event; default 1 MiB. */
+  readonly maxEventBytes?: number | undefined
+}

@@ -26,6 +26,21 @@ const decode = (call: Effect.Effect<ProviderReply.RawReply<Error>, Error>, maxBy
 const failure = <A>(effect: Effect.Effect<A, ProviderError.ProviderError>) => Effect.flip(effect)
 
 describe("ProviderReply", () => {
+  it.effect("decode and stream are data-last too: they pipe", () =>
+    Effect.gen(function* () {
+      const value = yield* reply(200, [bytes('{"ok":true}')]).pipe(
+        ProviderReply.decode({ model: MODEL, schema: Body, errorOf })
+      )
+      assert.deepStrictEqual(value, { ok: true })
+      const error = yield* reply(429, [bytes("{}")]).pipe(
+        ProviderReply.stream({ model: MODEL, errorOf, parser: () => () => ProviderReply.Done }),
+        Stream.runDrain,
+        Effect.flip
+      )
+      assert.strictEqual(error.reason, "RateLimited")
+    })
+  )
+
   it.effect("decodes a 2xx body that arrives in pieces", () =>
     Effect.gen(function* () {
       const value = yield* decode(reply(200, [bytes('{"o'), bytes('k":tr'), bytes("ue}")]))

@@ -87,6 +87,16 @@ const mixedEvents = [
 ]
 
 describe("Sse.events", () => {
+  it.effect("is data-last too: it pipes", () =>
+    Effect.gen(function* () {
+      const parsed = yield* Stream.make(bytes("data: x\n\n")).pipe(
+        Sse.events({ model: MODEL, maxBytes: 1024 }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(Chunk.toReadonlyArray(parsed).map(shape), [{ data: "x" }])
+    })
+  )
+
   describe("the SSE format", () => {
     it.effect("parses named and unnamed events in order", () =>
       Effect.gen(function* () {

@@ -19,7 +19,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { ChatCompletion, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
 import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
-import { type Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import { type Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"
 import * as OpenAiRateLimit from "./OpenAiRateLimit.js"
 
 /**
@@ -136,3 +136,33 @@ const parseEvent =
       description: `unexpected event: ${JSON.stringify(event.data.slice(0, 80))}`
     })
   }
+
+/**
+ * The OpenAI provider as a service, for programs that assemble their own
+ * registry (`Provider.registry({ openai: yield* OpenAiProvider.OpenAiProvider })`).
+ *
+ * @since 0.2.0
+ * @category tags
+ */
+export class OpenAiProvider extends Context.Tag("ironlabsai/OpenAiProvider")<OpenAiProvider, Provider.Provider>() {}
+
+/**
+ * The provider as a layer, with explicit options.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<OpenAiProvider, never, HttpClient.HttpClient> =>
+  Layer.effect(OpenAiProvider, make(options))
+
+/**
+ * The provider as a layer, with options from `Config` (by default `OPENAI_API_KEY`
+ * and `OPENAI_BASE_URL`, as the official SDK reads them).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<OpenAiProvider, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(OpenAiProvider, Effect.flatMap(options, make))

@@ -10,7 +10,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { assert, describe, layer } from "@effect/vitest"
 import { type ChatCompletion, ModelId, ProviderError } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
-import { Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { OpenAiProvider } from "../src/index.js"
 
 /** Any client will do for the wire's own mapping: the suite runs every behaviour over each of them. */
@@ -201,6 +201,43 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
             ["Bearer sk-wrong", "Bearer sk-right"]
           )
         })
+    )
+  })
+
+  describe("layers", () => {
+    it.effect("layerConfig reads OPENAI_API_KEY and OPENAI_BASE_URL from Config and provides a working provider", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.SimulatorService
+        sim.reset()
+        const provider = yield* OpenAiProvider.OpenAiProvider.pipe(
+          Effect.provide(OpenAiProvider.layerConfig()),
+          Effect.withConfigProvider(
+            ConfigProvider.fromMap(
+              new Map([
+                ["OPENAI_API_KEY", KEY],
+                ["OPENAI_BASE_URL", sim.openaiBaseUrl]
+              ])
+            )
+          )
+        )
+        const model = ModelId.parse("openai/gpt-4o")!
+        const answer = yield* provider.complete({ model, request: ask })
+        assert.strictEqual(answer.object, "chat.completion")
+        assert.strictEqual(sim.requests.length, 1)
+      })
+    )
+
+    it.effect("layer takes explicit options; without a key every call fails with Authentication, sending nothing", () =>
+      Effect.gen(function* () {
+        const sim = yield* Simulator.SimulatorService
+        sim.reset()
+        const provider = yield* OpenAiProvider.OpenAiProvider.pipe(
+          Effect.provide(OpenAiProvider.layer({ baseURL: sim.openaiBaseUrl }))
+        )
+        const error = yield* Effect.flip(provider.complete({ model: ModelId.parse("openai/gpt-4o")!, request: ask }))
+        assert.strictEqual(error.reason, "Authentication")
+        assert.strictEqual(sim.requests.length, 0)
+      })
     )
   })
 })
