@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { ChatCompletion, type ModelId, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
 import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
 import {

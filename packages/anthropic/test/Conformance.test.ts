@@ -1,5 +1,5 @@
 /**
- * The provider conformance suite (`Conformance` of `@ironlabsai/testing`) for
+ * The provider conformance suite (`@ironlabsai/testing/Conformance`) for
  * the Anthropic wire, over every `HttpClient` the docs say works: the lean
  * `UndiciHttpClient`, the platform's `FetchHttpClient` and
  * `NodeHttpClient.layerUndici`. What is Anthropic's own (the translation of
@@ -9,7 +9,7 @@ import { FetchHttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { layer } from "@effect/vitest"
 import { UndiciHttpClient } from "@ironlabsai/http"
-import { Conformance } from "@ironlabsai/testing"
+import * as Conformance from "@ironlabsai/testing/Conformance"
 import { AnthropicProvider } from "../src/index.js"
 
 Conformance.run(

@@ -12,7 +12,8 @@
  *
  * @since 0.2.0
  */
-import { FetchHttpClient, HttpClient } from "@effect/platform"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { Config, Context, Effect, Option, Redacted } from "effect"
 
 /**

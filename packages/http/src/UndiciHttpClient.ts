@@ -23,21 +23,20 @@
  *
  * @since 0.1.0
  */
-import {
-  Cookies,
-  Headers,
-  HttpClient,
-  HttpClientError,
-  type HttpClientRequest,
-  HttpClientResponse,
-  HttpIncomingMessage,
-  UrlParams
-} from "@effect/platform"
+import * as Cookies from "@effect/platform/Cookies"
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as UrlParams from "@effect/platform/UrlParams"
 import { Deadline } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
 import type * as ProviderReply from "./ProviderReply.js"
 import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
-import { Agent, type Dispatcher } from "undici"
+import { createRequire } from "node:module"
+import type { Agent, Dispatcher } from "undici"
 
 /**
  * A client over `dispatcher` (an undici `Agent`, `Pool` or `Client`).
@@ -93,7 +92,7 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative | C
     HttpClient.HttpClient,
     Effect.map(
       Effect.acquireRelease(
-        Effect.sync(() => new Agent({ keepAliveTimeout: 4_000 })),
+        Effect.sync(() => new (loadUndici().Agent)({ keepAliveTimeout: 4_000 })),
         (agent) => Effect.promise(() => agent.destroy())
       ),
       make
@@ -104,6 +103,14 @@ export const layer: Layer.Layer<HttpClient.HttpClient | Deadline.Cooperative | C
   // It never follows a redirect: wires over it need not turn redirects off.
   Layer.succeed(Connection.NoRedirects, true)
 )
+
+/**
+ * undici, loaded when the first layer is built rather than when this module is
+ * imported: it is a sixth of a cold `import("ironlabsai")`, and a program that
+ * provides another `HttpClient` never needs it. Synchronous (undici is
+ * CommonJS), so that the layer stays synchronous.
+ */
+const loadUndici = (): { readonly Agent: typeof Agent } => createRequire(import.meta.url)("undici")
 
 interface Target {
   readonly origin: string

@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { ChatCompletion, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
 import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
 import { type Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"

@@ -17,7 +17,7 @@
  * import { layer } from "@effect/vitest"
  * import { UndiciHttpClient } from "@ironlabsai/http"
  * import { OpenAiProvider } from "@ironlabsai/openai"
- * import { Conformance } from "@ironlabsai/testing"
+ * import * as Conformance from "@ironlabsai/testing/Conformance"
  *
  * // One describe block per client: add `FetchHttpClient.layer`,
  * // `NodeHttpClient.layerUndici` or your own to the list.

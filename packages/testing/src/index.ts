@@ -12,10 +12,3 @@ export * as ScriptedProvider from "./ScriptedProvider.js"
  * @since 0.1.0
  */
 export * as Simulator from "./Simulator.js"
-
-/**
- * A provider conformance suite: the wire behaviours every HTTP provider owes, run for a wire over each `HttpClient`.
- *
- * @since 0.2.0
- */
-export * as Conformance from "./Conformance.js"
