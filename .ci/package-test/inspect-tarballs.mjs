@@ -72,10 +72,14 @@ for (const unpacked of readdirSync(root)) {
     }
   }
 
+  const exported = new Set(Object.values(pkg.exports ?? {}).flatMap(targets))
   for (const file of files) {
     const js = /^dist\/(.*)\.js$/.exec(file)
     if (js && !has(`src/${js[1]}.ts`))
       problem(`${file} has no source in src/ (stale build output: clean dist and rebuild)`)
+    // Each public module (not a barrel, an entry point or an internal one) is in the export map.
+    if (js && !/^(index|bin)$|^internal\//.test(js[1]) && !exported.has(`./${file}`))
+      problem(`${file} is a module of the package but no export leads to it`)
     if (/(^|\/)test\/|\.test\.[cm]?[jt]s$/.test(file)) problem(`${file}: tests are published`)
   }
 
