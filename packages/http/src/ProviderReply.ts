@@ -15,7 +15,19 @@
  *
  * @since 0.1.0
  */
-import { Clock, type Duration, Effect, Either, Option, ParseResult, Redacted, Schema, Sink, Stream } from "effect"
+import {
+  Clock,
+  type Duration,
+  Effect,
+  Either,
+  Option,
+  ParseResult,
+  Predicate,
+  Redacted,
+  Schema,
+  Sink,
+  Stream
+} from "effect"
 import { dual } from "effect/Function"
 import { type ChatCompletion, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
@@ -41,14 +53,42 @@ export interface RawReply<E> {
   /** Headers by lower-case name. */
   readonly headers: Readonly<Record<string, string | undefined>>
   readonly stream: Stream.Stream<Uint8Array, E>
-  /**
-   * A faster way to read the whole body, when the client offers one
-   * (`UndiciHttpClient` does): at most `maxBytes`, then reading stops and
-   * `truncated` is set. An Effect `Stream` costs a few hundred microseconds per
-   * body; this costs one promise.
-   */
-  readonly readCapped?: (maxBytes: number) => Effect.Effect<CappedBody, E>
 }
+
+/**
+ * @since 0.2.0
+ * @category type ids
+ */
+export const CappedReadTypeId: unique symbol = Symbol.for("@ironlabsai/http/ProviderReply/CappedRead")
+
+/**
+ * @since 0.2.0
+ * @category type ids
+ */
+export type CappedReadTypeId = typeof CappedReadTypeId
+
+/**
+ * The contract of an HTTP client whose responses can be read whole faster than
+ * through their byte stream (`UndiciHttpClient`'s can): at most `maxBytes`,
+ * then reading stops and `truncated` is set. An Effect `Stream` costs a few
+ * hundred microseconds per body; this costs one promise. A response declares
+ * it by carrying the `CappedReadTypeId` key; `decode` uses it when it is there.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CappedRead<E> {
+  readonly [CappedReadTypeId]: (maxBytes: number) => Effect.Effect<CappedBody, E>
+}
+
+/**
+ * Whether a reply offers the capped read.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isCappedRead = <E>(reply: RawReply<E>): reply is RawReply<E> & CappedRead<E> =>
+  Predicate.hasProperty(reply, CappedReadTypeId)
 
 /**
  * A body read up to a cap.
@@ -179,7 +219,7 @@ const rejected = <E extends { readonly message: string }>(
   )
 
 /**
- * The body as text, within the cap: through the client's `readCapped` when it
+ * The body as text, within the cap: through the client's `CappedRead` when it
  * has one and the body is not compressed, else through the byte stream.
  */
 const readBody = <E extends { readonly message: string }>(
@@ -193,11 +233,11 @@ const readBody = <E extends { readonly message: string }>(
   }
 ): Effect.Effect<string, ProviderError.ProviderError> => {
   const encoding = reply.headers["content-encoding"]
-  if (reply.readCapped === undefined || (encoding !== undefined && encoding !== "identity")) {
+  if (!isCappedRead(reply) || (encoding !== undefined && encoding !== "identity")) {
     return readText(decompress(reply, options.model, options.apiKey), options)
   }
   const maxBytes = options.maxBytes ?? defaultMaxResponseBytes
-  return Effect.matchEffect(reply.readCapped(maxBytes), {
+  return Effect.matchEffect(reply[CappedReadTypeId](maxBytes), {
     onFailure: (error) => Effect.fail(bodyCutOff(options.model, error, options.apiKey)),
     onSuccess: ({ bytes, truncated }) =>
       truncated && !options.truncate

@@ -33,7 +33,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
 import { Deadline } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
-import type * as ProviderReply from "./ProviderReply.js"
+import * as ProviderReply from "./ProviderReply.js"
 import { Chunk, Effect, Either, Inspectable, Layer, Option, Stream } from "effect"
 import { createRequire } from "node:module"
 import type { Agent, Dispatcher } from "undici"
@@ -341,7 +341,9 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
    * bodies. Past the cap, reading stops and the request (and its socket) is
    * aborted; so is it when the read is interrupted.
    */
-  readCapped(maxBytes: number): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
+  [ProviderReply.CappedReadTypeId](
+    maxBytes: number
+  ): Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError> {
     const exchange = this.exchange
     return Effect.suspend(() => {
       // A small body has usually arrived with its headers: then there is nothing to wait for.
@@ -376,7 +378,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
-    return Effect.map(this.readCapped(Number.POSITIVE_INFINITY), ({ bytes }) => {
+    return Effect.map(this[ProviderReply.CappedReadTypeId](Number.POSITIVE_INFINITY), ({ bytes }) => {
       const copy = new Uint8Array(bytes.byteLength)
       copy.set(bytes)
       return copy.buffer
@@ -384,7 +386,9 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return Effect.map(this.readCapped(Number.POSITIVE_INFINITY), ({ bytes }) => new TextDecoder().decode(bytes))
+    return Effect.map(this[ProviderReply.CappedReadTypeId](Number.POSITIVE_INFINITY), ({ bytes }) =>
+      new TextDecoder().decode(bytes)
+    )
   }
 
   get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {

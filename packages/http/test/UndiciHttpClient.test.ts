@@ -11,7 +11,7 @@ import { inspect } from "node:util"
 import { HttpClient, HttpClientRequest, type HttpClientError, type HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Deadline } from "@ironlabsai/core"
-import { type ProviderReply, UndiciHttpClient } from "@ironlabsai/http"
+import { ProviderReply, UndiciHttpClient } from "@ironlabsai/http"
 import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { Agent } from "undici"
 
@@ -100,13 +100,13 @@ const endedAtDeadline = (
     assert.isTrue(yield* closedEarly(seen))
   })
 
-type Capped = HttpClientResponse.HttpClientResponse & {
-  readonly readCapped: (maxBytes: number) => Effect.Effect<ProviderReply.CappedBody, HttpClientError.ResponseError>
-}
-
-const capped = (response: HttpClientResponse.HttpClientResponse): Capped => {
-  assert.strictEqual(typeof (response as Partial<Capped>).readCapped, "function")
-  return response as Capped
+/** The response, with its capped read (declared through `ProviderReply.CappedRead`) at hand as `readCapped`. */
+const capped = (response: HttpClientResponse.HttpClientResponse) => {
+  assert.isTrue(ProviderReply.isCappedRead(response), "the response declares CappedRead")
+  const read = (response as unknown as ProviderReply.CappedRead<HttpClientError.ResponseError>)[
+    ProviderReply.CappedReadTypeId
+  ]
+  return Object.assign(response, { readCapped: (maxBytes: number) => read.call(response, maxBytes) })
 }
 
 const concat = (chunks: Chunk.Chunk<Uint8Array>) => Buffer.concat(Chunk.toReadonlyArray(chunks))
