@@ -143,6 +143,28 @@ export const toRequestBody = (model: string, request: ChatCompletion.ChatComplet
   }
 }
 
+/** OpenAI request fields the messages API has no counterpart for. */
+const untranslated = ["presence_penalty", "frequency_penalty", "seed", "metadata"] as const
+
+/**
+ * The fields of an OpenAI-shaped request the Anthropic wire cannot translate
+ * (`toRequestBody` would have to leave them out): `presence_penalty`,
+ * `frequency_penalty`, `seed`, `metadata` (Anthropic's takes a user id only,
+ * which `user` maps to), a `temperature` above Anthropic's 1, and a message's
+ * `name`. The router skips an Anthropic model for a request that has any.
+ *
+ * @since 0.2.0
+ * @category mapping
+ */
+export const unsupportedFields = (request: ChatCompletion.ChatCompletionRequest): ReadonlyArray<string> => {
+  const fields: Array<string> = untranslated.filter((key) => request[key] !== undefined)
+  if (request.temperature !== undefined && request.temperature > 1) fields.push("temperature")
+  request.messages.forEach((message, i) => {
+    if (message.name !== undefined) fields.push(`messages[${i}].name`)
+  })
+  return fields
+}
+
 /**
  * The Anthropic error body: `{ "type": "error", "error": { "type", "message" } }`.
  */
@@ -179,6 +201,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
       client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
     return {
       deadline,
+      unsupported: ({ request }) => unsupportedFields(request),
       complete: ({ model, request }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         return CallSpan.withCallSpan({ system: "anthropic", model, url }, (traced) =>

@@ -17,17 +17,20 @@ import { ProviderError } from "./ProviderError.js"
 /**
  * Why a model was skipped without a call: it was `held` (a provider said when
  * to come back), its breaker was `open`, it was `half-open` with another
- * request's probe in flight, or its `retry-budget` was spent.
+ * request's probe in flight, its `retry-budget` was spent, or it is
+ * `unsupported`: it cannot serve a field of this request (`fields` names them).
  *
  * @since 0.2.0
  * @category schemas
  */
 export const Skip = Schema.Struct({
-  reason: Schema.Literal("held", "open", "half-open", "retry-budget"),
+  reason: Schema.Literal("held", "open", "half-open", "retry-budget", "unsupported"),
   /** When the model can be called again, in epoch millis, when known. */
   until: Schema.optional(Schema.Number),
   /** What held or opened the model: a `ProviderError` reason. */
-  cause: Schema.optional(Schema.String)
+  cause: Schema.optional(Schema.String),
+  /** For `unsupported`: the request's fields the model cannot serve (`seed`, `messages[2].content[0]`). */
+  fields: Schema.optional(Schema.Array(Schema.String))
 })
 
 /**

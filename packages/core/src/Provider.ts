@@ -57,6 +57,14 @@ export interface Provider {
    * interrupt the call.
    */
   readonly deadline?: Deadline.Strategy | undefined
+  /**
+   * The fields of `request` this provider cannot serve for `model` (paths such
+   * as `seed` or `messages[2].content[1]`), or none. The router never sends
+   * such a request to it: the model is skipped, and the trace names the
+   * fields. A provider that translates a request must list here whatever it
+   * would otherwise drop: nothing a caller sends is dropped silently.
+   */
+  readonly unsupported?: ((call: CallRequest) => ReadonlyArray<string>) | undefined
 }
 
 /**

@@ -102,6 +102,7 @@ export const route = (
         plan,
         attempts,
         { ...options, deadlineAt },
+        (model) => unsupported(model, providers, request),
         (model, startedAt) => callModel(model, providers, request, startedAt),
         (model, value): RoutedCompletion => ({ ...value, model: model.model.id, attempts: [...attempts] })
       )
@@ -136,6 +137,7 @@ export const routeStream = (
           plan,
           attempts,
           { ...options, deadlineAt },
+          (model) => unsupported(model, providers, request),
           (model) => openStream(model, providers, request),
           (model, value) => ({ model, value })
         )
@@ -208,6 +210,8 @@ const runPlan = <A, B, R>(
   plan: Reliability.Plan,
   attempts: Array<Attempt.Attempt>,
   options: Options & { readonly deadlineAt: number | undefined },
+  /** The request's fields `model` cannot serve: it is skipped when there are any. */
+  unservable: (model: Reliability.ModelPlan) => ReadonlyArray<string>,
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
   attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
   done: (model: Reliability.ModelPlan, value: A) => B
@@ -246,8 +250,26 @@ const runPlan = <A, B, R>(
     clock: Clock.Clock
   ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
     if (model === undefined) {
-      if (skipped.length === 0) return Effect.fail(new AllModelsFailed({ attempts: [...attempts] }))
-      return allUnavailable(skipped, forced, clock)
+      if (skipped.length > 0) return allUnavailable(skipped, forced, clock)
+      return Effect.fail(
+        attempts.some((a) => a.outcome !== "skipped")
+          ? new AllModelsFailed({ attempts: [...attempts] })
+          : new NoModelAvailable({ models: [], attempts: [...attempts] })
+      )
+    }
+    const fields = unservable(model)
+    if (fields.length > 0) {
+      // Never sent a request it would have to trim: skipped for this request, whatever its health.
+      const id = model.model.id
+      if (!attempts.some((a) => a.model === id && a.skip?.reason === "unsupported")) {
+        attempts.push({
+          model: id,
+          outcome: "skipped",
+          duration: Duration.zero,
+          skip: { reason: "unsupported", fields }
+        })
+      }
+      return from(without(remaining, model), skipped, forced)
     }
     const start = clock.unsafeCurrentTimeMillis()
     const admission = health.admit(model.model.id, start, forced ? forcedAdmission : probeLease(model))
@@ -547,6 +569,20 @@ export const pickWeighted = <M extends { readonly weight: number }>(
     last = m
   }
   return last // only reached through floating-point rounding at the very top
+}
+
+const nothing: ReadonlyArray<string> = []
+
+/** The fields of the request `model`'s provider cannot serve, with the model's extra messages appended. */
+const unsupported = (
+  model: Reliability.ModelPlan,
+  providers: Provider.Registry,
+  request: ChatCompletion.ChatCompletionRequest
+): ReadonlyArray<string> => {
+  const check = providers.get(model.model.provider)?.unsupported
+  if (check === undefined) return nothing
+  const prepared = prepare(model, providers, request)
+  return Either.isRight(prepared) ? check(prepared.right[1]) : nothing
 }
 
 /** The provider of a model and the call to make: the model's extra messages appended. */

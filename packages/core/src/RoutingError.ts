@@ -76,10 +76,11 @@ export class StreamInterrupted extends Schema.TaggedError<StreamInterrupted>("St
 
 /**
  * No model could be called at all: every candidate was held or open (or its
- * probe was taken), and `on_all_unavailable` did not wait for one (`fail`, or
- * the earliest reopening was past the deadline or `max_wait`). `models` gives
- * each candidate's state; `retryAt` is the earliest time one reopens, in epoch
- * millis, when known.
+ * probe was taken) and `on_all_unavailable` did not wait for one (`fail`, or
+ * the earliest reopening was past the deadline or `max_wait`), or could not
+ * serve a field of the request. `attempts` holds each skip and why; `models`
+ * gives each held or open candidate's state; `retryAt` is the earliest time
+ * one reopens, in epoch millis, when known.
  *
  * @since 0.2.0
  * @category errors
@@ -94,8 +95,11 @@ export class NoModelAvailable extends Schema.TaggedError<NoModelAvailable>("NoMo
    */
   override get message(): string {
     const states = this.models.map((m) => `${m.model}: ${m.state}${m.reason === undefined ? "" : ` (${m.reason})`}`)
+    const unservable = this.attempts.flatMap((a) =>
+      a.skip?.fields === undefined ? [] : [`${a.model}: cannot serve ${a.skip.fields.join(", ")}`]
+    )
     const retry = this.retryAt === undefined ? "" : `; the earliest reopens at ${new Date(this.retryAt).toISOString()}`
-    return `No model available: ${states.join("; ")}${retry}`
+    return `No model available: ${[...unservable, ...states].join("; ")}${retry}`
   }
 }
 
@@ -111,7 +115,11 @@ const summarize = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
   for (const model of new Set(attempts.map((a) => a.model))) {
     const reasons = new Map<string, number>()
     for (const a of attempts) {
-      const reason = a.error?.reason ?? (a.skip === undefined ? undefined : `skipped (${a.skip.reason})`)
+      const reason =
+        a.error?.reason ??
+        (a.skip === undefined
+          ? undefined
+          : `skipped (${a.skip.reason}${a.skip.fields === undefined ? "" : `: ${a.skip.fields.join(", ")}`})`)
       if (a.model === model && reason !== undefined) reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
     }
     const text = [...reasons].map(([reason, n]) => (n === 1 ? reason : `${reason} x${n}`)).join(", ")

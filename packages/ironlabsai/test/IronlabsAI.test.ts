@@ -253,3 +253,37 @@ describe("IronlabsAI: requests from untyped code", () => {
     assert.strictEqual(sim.requests.length, 0)
   })
 })
+
+describe("IronlabsAI: nothing dropped silently", () => {
+  it("a field the Anthropic wire cannot translate skips claude, with no request to it; gpt-4o answers", async () => {
+    sim.reset()
+    const client = connect({ failover_chain: [{ model: HAIKU }, { model: GPT }] })
+    const response = await client.completions.create({
+      messages: [{ role: "user", content: "Hi" }],
+      seed: 42,
+      presence_penalty: 0.5
+    })
+    assert.strictEqual(response.model, GPT)
+    assert.deepStrictEqual(
+      sim.requests.map((r) => r.wire),
+      ["openai"]
+    )
+    // OpenAI received the fields as sent.
+    assert.deepInclude(sim.requests[0]!.body as object, { seed: 42, presence_penalty: 0.5 })
+    assert.deepStrictEqual(response.attempts[0]?.skip, {
+      reason: "unsupported",
+      fields: ["presence_penalty", "seed"]
+    })
+  })
+
+  it("when only claude is configured, the request is refused with the fields named, and nothing is sent", async () => {
+    sim.reset()
+    const client = connect({ failover_chain: [{ model: HAIKU }] })
+    const error = await rejection(
+      client.completions.create({ messages: [{ role: "user", content: "Hi", name: "ada" }], temperature: 1.5 })
+    )
+    assert.strictEqual(error._tag, "NoModelAvailable")
+    assert.strictEqual(error.message, `No model available: ${HAIKU}: cannot serve temperature, messages[0].name`)
+    assert.deepStrictEqual(sim.requests, [])
+  })
+})
