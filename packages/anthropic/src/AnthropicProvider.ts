@@ -151,7 +151,7 @@ const untranslated = ["presence_penalty", "frequency_penalty", "seed", "metadata
  * (`toRequestBody` would have to leave them out): `presence_penalty`,
  * `frequency_penalty`, `seed`, `metadata` (Anthropic's takes a user id only,
  * which `user` maps to), a `temperature` above Anthropic's 1, and a message's
- * `name`. The router skips an Anthropic model for a request that has any.
+ * `name`. The router skips an Anthropic model for a request with one of them.
  *
  * @since 0.2.0
  * @category mapping
