@@ -161,7 +161,11 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
     const [completion, health] = yield* Effect.flatMap(IronlabsClient, (service) =>
       service.completions.create({ messages }).pipe(
         Effect.mapError(
-          (error) => new CliError({ message: redact(formatRoutingError(error)), exitCode: ExitCode.Failure })
+          (error) =>
+            new CliError({
+              message: redact(error._tag === "InvalidChatRequest" ? error.message : formatRoutingError(error)),
+              exitCode: ExitCode.Failure
+            })
         ),
         Effect.zip(service.health)
       )

@@ -311,7 +311,11 @@ const workload = (
             (response): Omit<Outcome, "millis"> => ({ answeredBy: response.model, attempts: response.attempts })
           ),
           Effect.catchAll((error) =>
-            Effect.succeed({ answeredBy: undefined, failedWith: error._tag, attempts: error.attempts })
+            Effect.succeed({
+              answeredBy: undefined,
+              failedWith: error._tag,
+              attempts: "attempts" in error ? error.attempts : []
+            })
           ),
           Effect.timed,
           Effect.map(([duration, outcome]): Outcome => ({ ...outcome, millis: Duration.toMillis(duration) })),

@@ -116,16 +116,30 @@ export const decodeRequest = (input: unknown): Either.Either<ChatCompletionReque
   Either.mapLeft(
     Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "ignore" }),
     (error) =>
-      new InvalidChatRequest({
-        issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-          path: issue.path
-            .map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`))
-            .join("")
-            .replace(/^\./, ""),
-          message: issue.message
-        }))
-      })
+      new InvalidChatRequest({ issues: withoutOptionalNoise(ParseResult.ArrayFormatter.formatErrorSync(error)) })
   )
+
+/**
+ * The issues with their paths as JS accessors, without the "Expected
+ * undefined" line that an optional field's schema adds beside the real problem
+ * at the same path.
+ */
+const withoutOptionalNoise = (
+  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+): Array<{ readonly path: string; readonly message: string }> => {
+  const formatted = issues.map((issue) => ({
+    path: issue.path
+      .map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`))
+      .join("")
+      .replace(/^\./, ""),
+    message: issue.message
+  }))
+  return formatted.filter(
+    (issue) =>
+      !issue.message.startsWith("Expected undefined") ||
+      !formatted.some((other) => other !== issue && other.path === issue.path)
+  )
+}
 
 /**
  * Why generation stopped, in OpenAI's words.

@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Context, type Duration, Effect, Either, Layer, Option, Stream } from "effect"
-import type * as ChatCompletion from "./ChatCompletion.js"
+import * as ChatCompletion from "./ChatCompletion.js"
 import * as ModelHealth from "./ModelHealth.js"
 import * as Provider from "./Provider.js"
 import * as Reliability from "./Reliability.js"
@@ -72,11 +72,14 @@ export interface Completions {
   create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
     options?: CreateOptions
-  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
+  ): Stream.Stream<
+    ChatCompletion.ChatCompletionChunk,
+    RoutingError | StreamInterrupted | ChatCompletion.InvalidChatRequest
+  >
   create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
     options?: CreateOptions
-  ): Effect.Effect<Router.RoutedCompletion, RoutingError>
+  ): Effect.Effect<Router.RoutedCompletion, RoutingError | ChatCompletion.InvalidChatRequest>
 }
 
 /**
@@ -139,15 +142,33 @@ export const fromPlan = (
   function create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },
     options?: CreateOptions
-  ): Stream.Stream<ChatCompletion.ChatCompletionChunk, RoutingError | StreamInterrupted>
+  ): Stream.Stream<
+    ChatCompletion.ChatCompletionChunk,
+    RoutingError | StreamInterrupted | ChatCompletion.InvalidChatRequest
+  >
   function create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
     options?: CreateOptions
-  ): Effect.Effect<Router.RoutedCompletion, RoutingError>
-  function create(request: ChatCompletion.ChatCompletionRequest, createOptions?: CreateOptions) {
-    return request.stream === true
-      ? Router.routeStream(plan, providers, request, routeOptions(createOptions))
-      : Router.route(plan, providers, request, routeOptions(createOptions))
+  ): Effect.Effect<Router.RoutedCompletion, RoutingError | ChatCompletion.InvalidChatRequest>
+  function create(
+    input: ChatCompletion.ChatCompletionRequest,
+    createOptions?: CreateOptions
+  ):
+    | Stream.Stream<
+        ChatCompletion.ChatCompletionChunk,
+        RoutingError | StreamInterrupted | ChatCompletion.InvalidChatRequest
+      >
+    | Effect.Effect<Router.RoutedCompletion, RoutingError | ChatCompletion.InvalidChatRequest> {
+    // Checked here, for Effect callers and the facade alike, before any model is called.
+    const request = ChatCompletion.decodeRequest(input)
+    if (input.stream === true) {
+      return Either.isLeft(request)
+        ? Stream.fail(request.left)
+        : Router.routeStream(plan, providers, request.right, routeOptions(createOptions))
+    }
+    return Either.isLeft(request)
+      ? Effect.fail(request.left)
+      : Router.route(plan, providers, request.right, routeOptions(createOptions))
   }
   const ids = new Set(plan.models.map((m) => m.model.id))
   return {

@@ -128,7 +128,7 @@ describe("Router: failover chain", () => {
       )
       const error = Either.getLeft(yield* runToEnd(client.completions.create(ask)))
       assert.isTrue(error._tag === "Some" && error.value._tag === "AllModelsFailed")
-      const failed = error._tag === "Some" ? error.value : undefined
+      const failed = error._tag === "Some" && error.value._tag === "AllModelsFailed" ? error.value : undefined
       assert.deepStrictEqual(
         failed?.attempts.map((a) => [a.model, a.outcome, a.error?.reason, a.error?.status]),
         [

@@ -416,7 +416,11 @@ describe("RouterHealth: breaker", () => {
       )
       const transitions = yield* watch(client, 2)
       // Four requests, started 100 ms apart, each time out after 1 s.
-      const fibers: Array<Fiber.RuntimeFiber<Either.Either<Router.RoutedCompletion, RoutingError.RoutingError>>> = []
+      const fibers: Array<
+        Fiber.RuntimeFiber<
+          Either.Either<Router.RoutedCompletion, RoutingError.RoutingError | ChatCompletion.InvalidChatRequest>
+        >
+      > = []
       for (let i = 0; i < 4; i++) {
         if (i > 0) yield* TestClock.adjust("100 millis")
         fibers.push(yield* Effect.fork(Effect.either(client.completions.create(ask))))

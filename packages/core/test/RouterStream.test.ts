@@ -206,7 +206,7 @@ describe("Router: streams", () => {
         }
       )
       const result = yield* collect(client.completions.create(ask))
-      const error = Either.isLeft(result) ? result.left : undefined
+      const error = Either.isLeft(result) && result.left._tag === "AllModelsFailed" ? result.left : undefined
       assert.strictEqual(error?._tag, "AllModelsFailed")
       assert.deepStrictEqual(
         error?.attempts.map((a) => [a.model, a.error?.reason]),

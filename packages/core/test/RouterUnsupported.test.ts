@@ -68,6 +68,7 @@ describe("Router: a model that cannot serve the request", () => {
       const { scripted, client } = setup({ failover_chain: [{ model: HAIKU }] })
       const error = yield* Effect.flip(client.completions.create({ ...ask, seed: 7 }))
       assert.strictEqual(error._tag, "NoModelAvailable")
+      if (error._tag !== "NoModelAvailable") return
       assert.deepStrictEqual(scripted.calls, [])
       assert.strictEqual(error.message, `No model available: ${HAIKU}: cannot serve seed`)
       assert.deepStrictEqual(error.attempts[0]?.skip, { reason: "unsupported", fields: ["seed"] })

@@ -18,7 +18,13 @@
  * @since 0.1.0
  */
 
-import { ChatCompletion, IronlabsClient as Core, type ModelHealth, Reliability, type Router } from "@ironlabsai/core"
+import {
+  type ChatCompletion,
+  IronlabsClient as Core,
+  type ModelHealth,
+  Reliability,
+  type Router
+} from "@ironlabsai/core"
 import {
   Cause,
   type Chunk,
@@ -110,10 +116,8 @@ export class IronlabsAI {
       options?: RequestOptions
     ): Promise<Router.RoutedCompletion>
     function create(input: ChatCompletion.ChatCompletionRequest, requestOptions?: RequestOptions) {
-      // Callers may be untyped JavaScript: check the request and options before any model is called,
-      // and report problems as a rejected promise, never a synchronous throw.
-      const request = ChatCompletion.decodeRequest(input)
-      if (Either.isLeft(request)) return Promise.reject(request.left)
+      // Callers may be untyped JavaScript: the options are checked here and the request by the client (as
+      // for Effect callers), before any model is called; problems are a rejected promise, never a throw.
       let deadline: Duration.Duration | undefined
       try {
         deadline = seconds(requestOptions?.timeout, "options.timeout")
@@ -122,20 +126,16 @@ export class IronlabsAI {
       }
       const createOptions = deadline === undefined ? undefined : { timeout: deadline }
       const signal = requestOptions?.signal
-      if (request.right.stream !== true) {
+      if ((input as { readonly stream?: unknown } | null)?.stream !== true) {
+        const request = input as ChatCompletion.ChatCompletionRequest & { readonly stream?: false }
         return run(
-          Effect.flatMap(IronlabsClient, (client) =>
-            client.completions.create({ ...request.right, stream: false }, createOptions)
-          ),
+          Effect.flatMap(IronlabsClient, (client) => client.completions.create(request, createOptions)),
           signal
         )
       }
+      const request = input as ChatCompletion.ChatCompletionRequest & { readonly stream: true }
       return streamed(
-        Stream.unwrap(
-          Effect.map(IronlabsClient, (client) =>
-            client.completions.create({ ...request.right, stream: true }, createOptions)
-          )
-        ),
+        Stream.unwrap(Effect.map(IronlabsClient, (client) => client.completions.create(request, createOptions))),
         run,
         signal
       )
