@@ -134,6 +134,7 @@ export const toRequestBody = (model: string, request: ChatCompletion.ChatComplet
     max_tokens: request.max_tokens ?? request.max_completion_tokens ?? defaultMaxTokens,
     messages: request.messages
       .filter((m) => m.role === "user" || m.role === "assistant")
+      // Text only: a request with any other part was never sent to this wire (unsupportedFields).
       .map((m) => ({ role: m.role, content: m.content })),
     ...(system.length === 0 ? {} : { system: system.join("\n\n") }),
     ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
@@ -143,24 +144,53 @@ export const toRequestBody = (model: string, request: ChatCompletion.ChatComplet
   }
 }
 
-/** OpenAI request fields the messages API has no counterpart for. */
-const untranslated = ["presence_penalty", "frequency_penalty", "seed", "metadata"] as const
+/** The request fields `toRequestBody` translates; any other field a request sets cannot be served (yet). */
+const translated: ReadonlySet<string> = new Set([
+  "messages",
+  "max_tokens",
+  "max_completion_tokens",
+  "temperature",
+  "top_p",
+  "stop",
+  "user",
+  "stream",
+  // Anthropic reports usage on every stream: asking for it changes nothing.
+  "stream_options"
+])
+
+/**
+ * Whether a field's value asks for nothing: unset, `null`, or a default that
+ * needs no translation (`n: 1`, `logprobs: false`).
+ */
+const asksNothing = (key: string, value: unknown): boolean =>
+  value === undefined || value === null || (key === "n" && value === 1) || (key === "logprobs" && value === false)
 
 /**
  * The fields of an OpenAI-shaped request the Anthropic wire cannot translate
- * (`toRequestBody` would have to leave them out): `presence_penalty`,
- * `frequency_penalty`, `seed`, `metadata` (Anthropic's takes a user id only,
- * which `user` maps to), a `temperature` above Anthropic's 1, and a message's
- * `name`. The router skips an Anthropic model for a request with one of them.
+ * (`toRequestBody` would have to leave them out): every field it has no
+ * mapping for (`presence_penalty`, `seed`, `tools`, `response_format`, `n` > 1,
+ * unknown fields...), a `temperature` above Anthropic's 1, and, in messages, a
+ * `tool` role, `tool_calls`, a `name`, a `refusal`, or a content part other
+ * than text. The router skips an Anthropic model for a request with one of them.
  *
  * @since 0.2.0
  * @category mapping
  */
 export const unsupportedFields = (request: ChatCompletion.ChatCompletionRequest): ReadonlyArray<string> => {
-  const fields: Array<string> = untranslated.filter((key) => request[key] !== undefined)
+  const fields: Array<string> = Object.entries(request)
+    .filter(([key, value]) => !translated.has(key) && !asksNothing(key, value))
+    .map(([key]) => key)
   if (request.temperature !== undefined && request.temperature > 1) fields.push("temperature")
   request.messages.forEach((message, i) => {
-    if (message.name !== undefined) fields.push(`messages[${i}].name`)
+    if (message.role === "tool") fields.push(`messages[${i}].role`)
+    for (const key of ["tool_calls", "name", "refusal"] as const) {
+      if (message[key] !== undefined && message[key] !== null) fields.push(`messages[${i}].${key}`)
+    }
+    if (Array.isArray(message.content)) {
+      message.content.forEach((part, j) => {
+        if (part.type !== "text") fields.push(`messages[${i}].content[${j}]`)
+      })
+    }
   })
   return fields
 }

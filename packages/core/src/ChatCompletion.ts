@@ -23,12 +23,36 @@ import { Either, ParseResult, Schema } from "effect"
 export const TextPart = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
 
 /**
- * A message's content: a string or a list of text parts.
+ * An image part of a user message: a URL, or a `data:` URL with the image in
+ * base64.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ImagePart = Schema.Struct({
+  type: Schema.Literal("image_url"),
+  image_url: Schema.Struct({
+    url: Schema.String,
+    detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+  })
+})
+
+/**
+ * Any other content part OpenAI defines (`input_audio`, `file`, ...): passed
+ * on as it is to a wire that takes it, refused by one that cannot.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const OtherPart = Schema.Struct({ type: Schema.String })
+
+/**
+ * A message's content: a string or a list of parts.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Content = Schema.Union(Schema.String, Schema.Array(TextPart))
+export const Content = Schema.Union(Schema.String, Schema.Array(Schema.Union(TextPart, ImagePart, OtherPart)))
 
 /**
  * @since 0.1.0
@@ -37,19 +61,50 @@ export const Content = Schema.Union(Schema.String, Schema.Array(TextPart))
 export type Content = typeof Content.Type
 
 /**
- * One chat message. `developer` is OpenAI's newer name for `system`; both go to
- * Anthropic's `system` parameter.
+ * A call of a function tool, as an assistant message carries it.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const ToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function"),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ToolCall = typeof ToolCall.Type
+
+/**
+ * One chat message, of any role OpenAI has. `developer` is OpenAI's newer name
+ * for `system`. An assistant message may carry `tool_calls` with `content:
+ * null`; a `tool` message answers one of them by `tool_call_id`.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Message = Schema.Struct({
-  role: Schema.Literal("system", "developer", "user", "assistant").annotations({
-    message: () => ({ message: "role is one of system, developer, user, assistant", override: true })
+  role: Schema.Literal("system", "developer", "user", "assistant", "tool").annotations({
+    message: () => ({ message: "role is one of system, developer, user, assistant, tool", override: true })
   }),
-  content: Content,
-  name: Schema.optionalWith(Schema.String, { exact: true })
-})
+  content: Schema.optionalWith(Schema.NullOr(Content), { exact: true }),
+  name: Schema.optionalWith(Schema.String, { exact: true }),
+  tool_calls: Schema.optionalWith(Schema.Array(ToolCall), { exact: true }),
+  tool_call_id: Schema.optionalWith(Schema.String, { exact: true }),
+  refusal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+}).pipe(
+  Schema.filter((m) => {
+    if (m.role === "tool" && m.tool_call_id === undefined) return "a tool message needs its tool_call_id"
+    const empty = m.content === undefined || m.content === null
+    if (empty && !(m.role === "assistant" && (m.tool_calls?.length ?? 0) > 0)) {
+      return "content is required (only an assistant message with tool_calls may have none)"
+    }
+    return true
+  })
+)
 
 /**
  * @since 0.1.0
@@ -65,7 +120,49 @@ export type Message = typeof Message.Type
  * @category schemas
  */
 export const ChatCompletionRequest = Schema.Struct({
-  messages: Schema.NonEmptyArray(Message),
+  messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "messages needs at least one message" })),
+  tools: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        type: Schema.Literal("function"),
+        function: Schema.Struct({
+          name: Schema.String,
+          description: Schema.optional(Schema.String),
+          parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+          strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+        })
+      })
+    )
+  ),
+  tool_choice: Schema.optional(
+    Schema.Union(
+      Schema.Literal("none", "auto", "required"),
+      Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
+    )
+  ),
+  parallel_tool_calls: Schema.optional(Schema.Boolean),
+  response_format: Schema.optional(
+    Schema.Union(
+      Schema.Struct({ type: Schema.Literal("text") }),
+      Schema.Struct({ type: Schema.Literal("json_object") }),
+      Schema.Struct({
+        type: Schema.Literal("json_schema"),
+        json_schema: Schema.Struct({
+          name: Schema.String,
+          description: Schema.optional(Schema.String),
+          schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+          strict: Schema.optional(Schema.NullOr(Schema.Boolean))
+        })
+      })
+    )
+  ),
+  n: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
+  logit_bias: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Number }))),
+  reasoning_effort: Schema.optional(Schema.NullOr(Schema.String)),
+  service_tier: Schema.optional(Schema.NullOr(Schema.String)),
+  stream_options: Schema.optional(Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) }))),
   temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
   top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
   max_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
@@ -114,7 +211,8 @@ export class InvalidChatRequest extends Schema.TaggedError<InvalidChatRequest>("
  */
 export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> =>
   Either.mapLeft(
-    Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "ignore" }),
+    // Unknown fields are kept: a wire that passes the request through sends them, one that translates refuses them.
+    Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "preserve" }),
     (error) =>
       new InvalidChatRequest({ issues: withoutOptionalNoise(ParseResult.ArrayFormatter.formatErrorSync(error)) })
   )
@@ -184,7 +282,8 @@ export const Choice = Schema.Struct({
   message: Schema.Struct({
     role: Schema.Literal("assistant"),
     content: Schema.NullOr(Schema.String),
-    refusal: Schema.optional(Schema.NullOr(Schema.String))
+    refusal: Schema.optional(Schema.NullOr(Schema.String)),
+    tool_calls: Schema.optional(Schema.Array(ToolCall))
   }),
   finish_reason: FinishReason,
   logprobs: Schema.optional(Schema.Unknown)
@@ -219,8 +318,12 @@ export type ChatCompletion = typeof ChatCompletion.Type
  * @since 0.1.0
  * @category utils
  */
-export const contentText = (content: Content): string =>
-  typeof content === "string" ? content : content.map((part) => part.text).join("")
+export const contentText = (content: Content | null | undefined): string =>
+  content === null || content === undefined
+    ? ""
+    : typeof content === "string"
+      ? content
+      : content.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("")
 
 /**
  * What one chunk of a stream adds to the message.

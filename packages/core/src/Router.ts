@@ -79,6 +79,8 @@ export interface Options {
  * @category models
  */
 export interface RoutedCompletion extends ChatCompletion.ChatCompletion {
+  /** The model string the provider answered with (`gpt-4o-2024-08-06`); `model` is the routed id. */
+  readonly provider_model: string
   readonly attempts: ReadonlyArray<Attempt.Attempt>
 }
 
@@ -104,7 +106,12 @@ export const route = (
         { ...options, deadlineAt },
         (model) => unsupported(model, providers, request),
         (model, startedAt) => callModel(model, providers, request, startedAt),
-        (model, value): RoutedCompletion => ({ ...value, model: model.model.id, attempts: [...attempts] })
+        (model, value): RoutedCompletion => ({
+          ...value,
+          model: model.model.id,
+          provider_model: value.model,
+          attempts: [...attempts]
+        })
       )
     )
   })

@@ -252,6 +252,8 @@ const readBody = <E extends { readonly message: string }>(
   })
 }
 
+const preserve = { onExcessProperty: "preserve" } as const
+
 /** Stateless without `{ stream: true }`, so one serves every body. */
 const utf8 = new TextDecoder()
 
@@ -597,7 +599,8 @@ const decodeJsonEither = <A, I>(
     ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
   const json = parseJson(text)
   if (Option.isNone(json)) return Either.left(malformed(`body is not JSON: ${JSON.stringify(text.slice(0, 80))}`))
-  return Either.mapLeft(Schema.decodeUnknownEither(schema)(json.value), (error) => {
+  // What the schema does not name is kept: an OpenAI reply comes back whole (annotations, usage details...).
+  return Either.mapLeft(Schema.decodeUnknownEither(schema)(json.value, preserve), (error) => {
     const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
     return malformed(`unexpected body: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "?"}`)
   })

@@ -287,3 +287,92 @@ describe("IronlabsAI: nothing dropped silently", () => {
     assert.deepStrictEqual(sim.requests, [])
   })
 })
+
+describe("IronlabsAI: the OpenAI wire passes the request and the answer through whole", () => {
+  it("tools, tool_choice, response_format and an unknown field reach OpenAI as sent; tool_calls come back", async () => {
+    sim.reset()
+    const toolCall = {
+      id: "call_1",
+      type: "function" as const,
+      function: { name: "weather", arguments: '{"city":"Paris"}' }
+    }
+    sim.script("gpt-4o", {
+      body: JSON.stringify({
+        id: "chatcmpl-1",
+        object: "chat.completion",
+        created: 1,
+        model: "gpt-4o-2024-08-06",
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: null, tool_calls: [toolCall], annotations: [] },
+            finish_reason: "tool_calls"
+          }
+        ],
+        usage: {
+          prompt_tokens: 5,
+          completion_tokens: 7,
+          total_tokens: 12,
+          prompt_tokens_details: { cached_tokens: 2 }
+        },
+        service_tier: "default"
+      })
+    })
+    const client = connect({ failover_chain: [{ model: GPT }] })
+    const tools = [
+      {
+        type: "function",
+        function: { name: "weather", description: "Weather now", parameters: { type: "object", properties: {} } }
+      }
+    ] as const
+    const request = {
+      messages: [
+        { role: "user", content: [{ type: "text", text: "Weather in Paris?" }] },
+        { role: "assistant", content: null, tool_calls: [toolCall] },
+        { role: "tool", tool_call_id: "call_1", content: "18 C" }
+      ],
+      tools,
+      tool_choice: "auto",
+      parallel_tool_calls: false,
+      response_format: { type: "json_object" },
+      some_new_field: 1
+    }
+    const response = await client.completions.create(
+      request as unknown as Parameters<typeof client.completions.create>[0]
+    )
+    const sent = sim.requests[0]!.body as Record<string, unknown>
+    assert.deepStrictEqual(sent.messages, request.messages)
+    assert.deepStrictEqual(sent.tools, tools)
+    assert.deepInclude(sent, {
+      tool_choice: "auto",
+      parallel_tool_calls: false,
+      response_format: { type: "json_object" },
+      some_new_field: 1,
+      model: "gpt-4o"
+    })
+    assert.strictEqual(response.model, GPT)
+    assert.strictEqual(response.provider_model, "gpt-4o-2024-08-06")
+    assert.deepStrictEqual(response.choices[0]?.message.tool_calls, [toolCall])
+    assert.deepInclude(response.choices[0]!.message as object, { annotations: [] })
+    assert.deepInclude(response as object, { service_tier: "default" })
+    assert.deepStrictEqual((response.usage as { prompt_tokens_details?: unknown }).prompt_tokens_details, {
+      cached_tokens: 2
+    })
+  })
+
+  it("the same request skips claude, naming what the Anthropic wire cannot translate yet", async () => {
+    sim.reset()
+    const client = connect({ failover_chain: [{ model: HAIKU }, { model: GPT }] })
+    const response = await client.completions.create({
+      messages: [{ role: "user", content: "Weather in Paris?" }],
+      tools: [{ type: "function", function: { name: "weather" } }],
+      tool_choice: "auto"
+    })
+    assert.strictEqual(response.model, GPT)
+    assert.deepStrictEqual(response.attempts[0]?.skip, { reason: "unsupported", fields: ["tools", "tool_choice"] })
+    assert.deepStrictEqual(
+      sim.requests.map((r) => r.wire),
+      ["openai"]
+    )
+  })
+})

@@ -110,7 +110,9 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     }
   })
 
-const decodeChunk = Schema.decodeUnknownEither(ChatCompletion.ChatCompletionChunk)
+// What the schema does not name is kept: a chunk comes back whole.
+const decodeChunk = (u: unknown) =>
+  Schema.decodeUnknownEither(ChatCompletion.ChatCompletionChunk)(u, { onExcessProperty: "preserve" })
 
 /**
  * OpenAI's stream: `data: <chunk>` events, an `{"error": ...}` event when it
