@@ -209,13 +209,40 @@ export class InvalidChatRequest extends Schema.TaggedError<InvalidChatRequest>("
  * @since 0.1.0
  * @category decoding
  */
-export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> =>
-  Either.mapLeft(
+export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> => {
+  // Unknown fields are kept, so a "__proto__" key (JSON.parse makes it an own field) would become the
+  // decoded object's prototype: refused, wherever it is.
+  const proto = protoKeyPath(input, "", 0)
+  if (proto !== undefined) {
+    return Either.left(
+      new InvalidChatRequest({ issues: [{ path: proto, message: "__proto__ is not allowed as a field name" }] })
+    )
+  }
+  return Either.mapLeft(
     // Unknown fields are kept: a wire that passes the request through sends them, one that translates refuses them.
     Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "preserve" }),
     (error) =>
       new InvalidChatRequest({ issues: withoutOptionalNoise(ParseResult.ArrayFormatter.formatErrorSync(error)) })
   )
+}
+
+/** The path of the first own `__proto__` key in a JSON-like value, if any (depth-bounded: deeper is not decoded). */
+const protoKeyPath = (value: unknown, path: string, depth: number): string | undefined => {
+  if (typeof value !== "object" || value === null || depth > 32) return undefined
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = protoKeyPath(value[i], `${path}[${i}]`, depth + 1)
+      if (found !== undefined) return found
+    }
+    return undefined
+  }
+  if (Object.hasOwn(value, "__proto__")) return path === "" ? "__proto__" : `${path}.__proto__`
+  for (const key of Object.keys(value)) {
+    const found = protoKeyPath((value as Record<string, unknown>)[key], path === "" ? key : `${path}.${key}`, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
 
 /**
  * The issues with their paths as JS accessors, without the "Expected

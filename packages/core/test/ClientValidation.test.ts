@@ -4,7 +4,7 @@
  * in its error channel before any model is called.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type ChatCompletion, IronlabsClient } from "@ironlabsai/core"
+import { ChatCompletion, IronlabsClient } from "@ironlabsai/core"
 import { ScriptedProvider } from "@ironlabsai/testing"
 import { Effect, Either, Stream } from "effect"
 
@@ -54,4 +54,30 @@ describe("IronlabsClient: the request is checked before any model is called", ()
       assert.deepStrictEqual(scripted.calls, [])
     })
   )
+})
+
+describe("ChatCompletion.decodeRequest: kept unknown fields never touch a prototype", () => {
+  it("a __proto__ key, at the top or inside a message, is refused with its path", () => {
+    for (const [json, path] of [
+      ['{"messages":[{"role":"user","content":"x"}],"__proto__":{"polluted":1}}', "__proto__"],
+      ['{"messages":[{"role":"user","content":"x","__proto__":{"polluted":1}}]}', "messages[0].__proto__"]
+    ] as const) {
+      const result = ChatCompletion.decodeRequest(JSON.parse(json))
+      assert.isTrue(Either.isLeft(result))
+      if (Either.isLeft(result))
+        assert.deepStrictEqual(result.left.issues, [{ path, message: "__proto__ is not allowed as a field name" }])
+      assert.isUndefined(({} as Record<string, unknown>).polluted)
+    }
+  })
+
+  it("other unknown fields are kept as they were sent", () => {
+    const result = ChatCompletion.decodeRequest({
+      messages: [{ role: "user", content: "x" }],
+      some_new_field: { a: 1 }
+    })
+    assert.deepStrictEqual(Either.getOrThrow(result) as unknown, {
+      messages: [{ role: "user", content: "x" }],
+      some_new_field: { a: 1 }
+    })
+  })
 })
