@@ -184,7 +184,7 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
               logprobs: null
             }
           ],
-          usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }
+          usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 0 } }
         })
       })
     )
@@ -216,7 +216,7 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
       })
     )
 
-    it.effect("joins the text blocks and skips the others (thinking, tool_use)", () =>
+    it.effect("joins the text blocks; tool_use becomes tool_calls, thinking goes to its own fields", () =>
       Effect.gen(function* () {
         const { sim, provider } = yield* setup()
         sim.script(WIRE_NAME, {
@@ -236,12 +236,23 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
         assert.deepStrictEqual(completion.choices, [
           {
             index: 0,
-            message: { role: "assistant", content: "Hello, world." },
+            message: {
+              role: "assistant",
+              content: "Hello, world.",
+              tool_calls: [{ id: "toolu_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } }],
+              reasoning_content: "The user wants a greeting.",
+              thinking_blocks: [{ type: "thinking", thinking: "The user wants a greeting.", signature: "sig" }]
+            },
             finish_reason: "tool_calls",
             logprobs: null
           }
         ])
-        assert.deepStrictEqual(completion.usage, { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 })
+        assert.deepStrictEqual(completion.usage, {
+          prompt_tokens: 12,
+          completion_tokens: 30,
+          total_tokens: 42,
+          prompt_tokens_details: { cached_tokens: 0 }
+        })
       })
     )
 

@@ -104,7 +104,12 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
             expectedChunk(created, { content: "Hello " }),
             expectedChunk(created, { content: "there, " }),
             expectedChunk(created, { content: "friend." }),
-            expectedChunk(created, {}, "stop", { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 })
+            expectedChunk(created, {}, "stop", {
+              prompt_tokens: 7,
+              completion_tokens: 3,
+              total_tokens: 10,
+              prompt_tokens_details: { cached_tokens: 0 }
+            })
           ])
           assert.isTrue(chunks.every((chunk) => chunk.object === "chat.completion.chunk"))
           assert.strictEqual(text(chunks), "Hello there, friend.")

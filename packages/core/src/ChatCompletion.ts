@@ -61,7 +61,8 @@ export const Content = Schema.Union(Schema.String, Schema.Array(Schema.Union(Tex
 export type Content = typeof Content.Type
 
 /**
- * A call of a function tool, as an assistant message carries it.
+ * A call of a function tool, as an assistant message carries it. `arguments`
+ * is the JSON text of the arguments.
  *
  * @since 0.2.0
  * @category schemas
@@ -79,32 +80,69 @@ export const ToolCall = Schema.Struct({
 export type ToolCall = typeof ToolCall.Type
 
 /**
+ * A call of a custom (free-form input) tool, as OpenAI's newer models make
+ * them: passed on to a wire that takes it, refused by one that cannot.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const CustomToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("custom"),
+  custom: Schema.Struct({ name: Schema.String, input: Schema.String })
+})
+
+/** Optional and nullable, as most of OpenAI's request fields are. */
+const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
+/**
  * One chat message, of any role OpenAI has. `developer` is OpenAI's newer name
- * for `system`. An assistant message may carry `tool_calls` with `content:
- * null`; a `tool` message answers one of them by `tool_call_id`.
+ * for `system`; `function` is the deprecated form of `tool`. An assistant
+ * message may carry `tool_calls` with `content: null`; a `tool` message
+ * answers one of them by `tool_call_id`. Fields this schema does not name
+ * (`audio`, `function_call`, ...) are kept.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const Message = Schema.Struct({
-  role: Schema.Literal("system", "developer", "user", "assistant", "tool").annotations({
-    message: () => ({ message: "role is one of system, developer, user, assistant, tool", override: true })
+  role: Schema.Literal("system", "developer", "user", "assistant", "tool", "function").annotations({
+    message: () => ({ message: "role is one of system, developer, user, assistant, tool, function", override: true })
   }),
   content: Schema.optionalWith(Schema.NullOr(Content), { exact: true }),
   name: Schema.optionalWith(Schema.String, { exact: true }),
-  tool_calls: Schema.optionalWith(Schema.Array(ToolCall), { exact: true }),
+  tool_calls: Schema.optionalWith(Schema.Array(Schema.Union(ToolCall, CustomToolCall)), { exact: true }),
   tool_call_id: Schema.optionalWith(Schema.String, { exact: true }),
   refusal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 }).pipe(
   Schema.filter((m) => {
     if (m.role === "tool" && m.tool_call_id === undefined) return "a tool message needs its tool_call_id"
     const empty = m.content === undefined || m.content === null
-    if (empty && !(m.role === "assistant" && (m.tool_calls?.length ?? 0) > 0)) {
-      return "content is required (only an assistant message with tool_calls may have none)"
+    if (empty && m.role !== "assistant" && m.role !== "function") {
+      return "content is required (only an assistant message may have none)"
+    }
+    for (const call of m.tool_calls ?? []) {
+      if (call.type === "function" && !isJsonObjectText(call.function.arguments)) {
+        return `the arguments of tool call ${call.id} are not a JSON object`
+      }
     }
     return true
   })
 )
+
+/**
+ * Whether a tool call's `arguments` is the JSON text of an object; the empty
+ * text counts as `{}`, as a streamed call without arguments arrives.
+ */
+const isJsonObjectText = (text: string): boolean => {
+  if (text.trim() === "") return true
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+  } catch {
+    return false
+  }
+}
 
 /**
  * @since 0.1.0
@@ -113,68 +151,100 @@ export const Message = Schema.Struct({
 export type Message = typeof Message.Type
 
 /**
- * The request a caller sends: OpenAI chat-completion parameters that make sense
- * across providers. There is no `model`: the router picks it.
+ * A tool the model may call: a function with a JSON Schema for its
+ * arguments, or another kind OpenAI defines (`custom`), passed on as it is
+ * to a wire that takes it.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const Tool = Schema.Union(
+  Schema.Struct({
+    type: Schema.Literal("function"),
+    function: Schema.Struct({
+      name: Schema.String,
+      description: Schema.optional(Schema.String),
+      parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+      strict: nullable(Schema.Boolean)
+    })
+  }),
+  Schema.Struct({ type: Schema.String })
+)
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type Tool = typeof Tool.Type
+
+/**
+ * Which tool the model must call: `none`, `auto`, `required`, one function by
+ * name, or another form OpenAI defines (`allowed_tools`, `custom`).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ToolChoice = Schema.Union(
+  Schema.Literal("none", "auto", "required"),
+  Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) }),
+  Schema.Struct({ type: Schema.String })
+)
+
+/**
+ * The form of the answer: text, any JSON object, or JSON following a schema.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json_object") }),
+  Schema.Struct({
+    type: Schema.Literal("json_schema"),
+    json_schema: Schema.Struct({
+      name: Schema.String,
+      description: Schema.optional(Schema.String),
+      schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+      strict: nullable(Schema.Boolean)
+    })
+  })
+)
+
+/**
+ * The request a caller sends: OpenAI's chat-completions request as the
+ * `openai` package types it (`ChatCompletionCreateParams`), without `model`,
+ * which the router picks. Fields this schema does not name are kept, and
+ * reach a wire that passes the request through; a wire that translates the
+ * request refuses them (see `Provider.unsupported`).
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ChatCompletionRequest = Schema.Struct({
   messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "messages needs at least one message" })),
-  tools: Schema.optional(
-    Schema.Array(
-      Schema.Struct({
-        type: Schema.Literal("function"),
-        function: Schema.Struct({
-          name: Schema.String,
-          description: Schema.optional(Schema.String),
-          parameters: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-          strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-        })
-      })
-    )
-  ),
-  tool_choice: Schema.optional(
-    Schema.Union(
-      Schema.Literal("none", "auto", "required"),
-      Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
-    )
-  ),
+  tools: Schema.optional(Schema.Array(Tool)),
+  tool_choice: Schema.optional(ToolChoice),
   parallel_tool_calls: Schema.optional(Schema.Boolean),
-  response_format: Schema.optional(
-    Schema.Union(
-      Schema.Struct({ type: Schema.Literal("text") }),
-      Schema.Struct({ type: Schema.Literal("json_object") }),
-      Schema.Struct({
-        type: Schema.Literal("json_schema"),
-        json_schema: Schema.Struct({
-          name: Schema.String,
-          description: Schema.optional(Schema.String),
-          schema: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
-          strict: Schema.optional(Schema.NullOr(Schema.Boolean))
-        })
-      })
-    )
-  ),
-  n: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  logprobs: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  top_logprobs: Schema.optional(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 20)))),
-  logit_bias: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Number }))),
-  reasoning_effort: Schema.optional(Schema.NullOr(Schema.String)),
-  service_tier: Schema.optional(Schema.NullOr(Schema.String)),
-  stream_options: Schema.optional(Schema.NullOr(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) }))),
-  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
-  top_p: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
-  max_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  max_completion_tokens: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  stop: Schema.optional(Schema.Union(Schema.String, Schema.Array(Schema.String))),
-  presence_penalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
-  frequency_penalty: Schema.optional(Schema.Number.pipe(Schema.between(-2, 2))),
-  seed: Schema.optional(Schema.Int),
+  response_format: Schema.optional(ResponseFormat),
+  n: nullable(Schema.Int.pipe(Schema.between(1, 128))),
+  logprobs: nullable(Schema.Boolean),
+  top_logprobs: nullable(Schema.Int.pipe(Schema.between(0, 20))),
+  logit_bias: nullable(Schema.Record({ key: Schema.String, value: Schema.Number.pipe(Schema.between(-100, 100)) })),
+  reasoning_effort: nullable(Schema.String),
+  service_tier: nullable(Schema.String),
+  stream_options: nullable(Schema.Struct({ include_usage: Schema.optional(Schema.Boolean) })),
+  temperature: nullable(Schema.Number.pipe(Schema.between(0, 2))),
+  top_p: nullable(Schema.Number.pipe(Schema.between(0, 1))),
+  max_tokens: nullable(Schema.Int.pipe(Schema.positive())),
+  max_completion_tokens: nullable(Schema.Int.pipe(Schema.positive())),
+  stop: nullable(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  presence_penalty: nullable(Schema.Number.pipe(Schema.between(-2, 2))),
+  frequency_penalty: nullable(Schema.Number.pipe(Schema.between(-2, 2))),
+  seed: nullable(Schema.Int),
   user: Schema.optional(Schema.String),
-  metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  metadata: nullable(Schema.Record({ key: Schema.String, value: Schema.String })),
   /** `true` asks for a stream of `chat.completion.chunk`s. */
-  stream: Schema.optional(Schema.Boolean)
+  stream: nullable(Schema.Boolean)
 })
 
 /**
@@ -246,8 +316,8 @@ const protoKeyPath = (value: unknown, path: string, depth: number): string | und
 
 /**
  * The issues with their paths as JS accessors, without the "Expected
- * undefined" line that an optional field's schema adds beside the real problem
- * at the same path.
+ * undefined" and "Expected null" lines that an optional, nullable field's
+ * schema adds beside the real problem at the same path.
  */
 const withoutOptionalNoise = (
   issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
@@ -261,7 +331,7 @@ const withoutOptionalNoise = (
   }))
   return formatted.filter(
     (issue) =>
-      !issue.message.startsWith("Expected undefined") ||
+      !(issue.message.startsWith("Expected undefined") || issue.message.startsWith("Expected null")) ||
       !formatted.some((other) => other !== issue && other.path === issue.path)
   )
 }
@@ -289,7 +359,15 @@ export type FinishReason = typeof FinishReason.Type
 export const Usage = Schema.Struct({
   prompt_tokens: Schema.Number,
   completion_tokens: Schema.Number,
-  total_tokens: Schema.Number
+  total_tokens: Schema.Number,
+  /** `cached_tokens`: the part of `prompt_tokens` read from the provider's prompt cache. */
+  prompt_tokens_details: Schema.optional(
+    Schema.NullOr(Schema.Struct({ cached_tokens: Schema.optional(Schema.Number) }))
+  ),
+  /** `reasoning_tokens`: the part of `completion_tokens` spent thinking. */
+  completion_tokens_details: Schema.optional(
+    Schema.NullOr(Schema.Struct({ reasoning_tokens: Schema.optional(Schema.Number) }))
+  )
 })
 
 /**
@@ -297,6 +375,27 @@ export const Usage = Schema.Struct({
  * @category models
  */
 export type Usage = typeof Usage.Type
+
+/**
+ * A block of a model's visible reasoning, as Anthropic returns it: the
+ * thinking text with its signature, or a redacted block. An answer keeps
+ * them in `message.thinking_blocks` (and the text, joined, in
+ * `message.reasoning_content`), never in `content`; sent back in an
+ * assistant message of the history, they return to the model as they came.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ThinkingBlock = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
+)
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ThinkingBlock = typeof ThinkingBlock.Type
 
 /**
  * One choice of a completion.
@@ -310,7 +409,9 @@ export const Choice = Schema.Struct({
     role: Schema.Literal("assistant"),
     content: Schema.NullOr(Schema.String),
     refusal: Schema.optional(Schema.NullOr(Schema.String)),
-    tool_calls: Schema.optional(Schema.Array(ToolCall))
+    tool_calls: Schema.optional(Schema.Array(Schema.Union(ToolCall, CustomToolCall))),
+    reasoning_content: Schema.optional(Schema.NullOr(Schema.String)),
+    thinking_blocks: Schema.optional(Schema.Array(ThinkingBlock))
   }),
   finish_reason: FinishReason,
   logprobs: Schema.optional(Schema.Unknown)
@@ -362,7 +463,23 @@ export const ChunkDelta = Schema.Struct({
   role: Schema.optional(Schema.Literal("assistant")),
   content: Schema.optional(Schema.NullOr(Schema.String)),
   refusal: Schema.optional(Schema.NullOr(Schema.String)),
-  tool_calls: Schema.optional(Schema.Array(Schema.Unknown))
+  /** Pieces of tool calls: `index` names the call; its first piece carries `id`, `type` and `function.name`. */
+  tool_calls: Schema.optional(
+    Schema.Array(
+      Schema.Struct({
+        index: Schema.Number,
+        id: Schema.optional(Schema.String),
+        type: Schema.optional(Schema.String),
+        function: Schema.optional(
+          Schema.Struct({ name: Schema.optional(Schema.String), arguments: Schema.optional(Schema.String) })
+        )
+      })
+    )
+  ),
+  /** A piece of the model's reasoning text. */
+  reasoning_content: Schema.optional(Schema.NullOr(Schema.String)),
+  /** Whole thinking blocks, each once, when it has ended (signature included). */
+  thinking_blocks: Schema.optional(Schema.Array(ThinkingBlock))
 })
 
 /**
@@ -402,8 +519,9 @@ export const ChatCompletionChunk = Schema.Struct({
 export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
 
 /**
- * Whether a chunk carries content (text or a tool call): the point after which
- * a stream is committed to its model. A role-only preamble does not count.
+ * Whether a chunk carries content (text, a tool call, or reasoning, all of
+ * which a caller may already show): the point after which a stream is
+ * committed to its model. A role-only preamble does not count.
  *
  * @since 0.1.0
  * @category utils
@@ -412,7 +530,10 @@ export const hasContent = (chunk: ChatCompletionChunk): boolean =>
   chunk.choices.some(
     (choice) =>
       (choice.delta.content !== undefined && choice.delta.content !== null && choice.delta.content !== "") ||
-      (choice.delta.tool_calls !== undefined && choice.delta.tool_calls.length > 0)
+      (choice.delta.tool_calls !== undefined && choice.delta.tool_calls.length > 0) ||
+      (choice.delta.reasoning_content !== undefined &&
+        choice.delta.reasoning_content !== null &&
+        choice.delta.reasoning_content !== "")
   )
 
 /**

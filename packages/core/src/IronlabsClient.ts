@@ -77,7 +77,7 @@ export interface Completions {
     RoutingError | StreamInterrupted | ChatCompletion.InvalidChatRequest
   >
   create(
-    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | null | undefined },
     options?: CreateOptions
   ): Effect.Effect<Router.RoutedCompletion, RoutingError | ChatCompletion.InvalidChatRequest>
 }
@@ -147,7 +147,7 @@ export const fromPlan = (
     RoutingError | StreamInterrupted | ChatCompletion.InvalidChatRequest
   >
   function create(
-    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | null | undefined },
     options?: CreateOptions
   ): Effect.Effect<Router.RoutedCompletion, RoutingError | ChatCompletion.InvalidChatRequest>
   function create(

@@ -112,7 +112,7 @@ export class IronlabsAI {
       options?: RequestOptions
     ): Promise<AsyncIterable<ChatCompletion.ChatCompletionChunk>>
     function create(
-      request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+      request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | null | undefined },
       options?: RequestOptions
     ): Promise<Router.RoutedCompletion>
     function create(input: ChatCompletion.ChatCompletionRequest, requestOptions?: RequestOptions) {
@@ -188,7 +188,7 @@ export interface Completions {
     options?: RequestOptions
   ): Promise<AsyncIterable<ChatCompletion.ChatCompletionChunk>>
   create(
-    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | undefined },
+    request: ChatCompletion.ChatCompletionRequest & { readonly stream?: false | null | undefined },
     options?: RequestOptions
   ): Promise<Router.RoutedCompletion>
 }

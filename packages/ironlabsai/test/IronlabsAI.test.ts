@@ -360,16 +360,17 @@ describe("IronlabsAI: the OpenAI wire passes the request and the answer through 
     })
   })
 
-  it("the same request skips claude, naming what the Anthropic wire cannot translate yet", async () => {
+  it("a request the Anthropic wire cannot translate skips claude, naming the fields", async () => {
     sim.reset()
     const client = connect({ failover_chain: [{ model: HAIKU }, { model: GPT }] })
     const response = await client.completions.create({
       messages: [{ role: "user", content: "Weather in Paris?" }],
-      tools: [{ type: "function", function: { name: "weather" } }],
-      tool_choice: "auto"
+      n: 2,
+      seed: 7,
+      logprobs: true
     })
     assert.strictEqual(response.model, GPT)
-    assert.deepStrictEqual(response.attempts[0]?.skip, { reason: "unsupported", fields: ["tools", "tool_choice"] })
+    assert.deepStrictEqual(response.attempts[0]?.skip, { reason: "unsupported", fields: ["n", "logprobs", "seed"] })
     assert.deepStrictEqual(
       sim.requests.map((r) => r.wire),
       ["openai"]

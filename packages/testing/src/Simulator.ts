@@ -4,7 +4,9 @@
  * and answers with scripted replies, including faults (status and headers,
  * latency, hangs, connection resets, raw bodies, slow bodies, and streams that
  * stall, break, fail with an error event, only ping, never close, end without
- * their end event, or arrive in awkward pieces).
+ * their end event, or arrive in awkward pieces). It answers tool calls,
+ * thinking and JSON mode as the real APIs do, refuses malformed requests with
+ * their 400s, and lists models at `GET /v1/models`.
  *
  * @example
  * import { Effect } from "effect"
@@ -34,6 +36,8 @@ import * as internal from "./internal/simulatorServer.js"
 /**
  * The wire a request was routed to: `POST /v1/chat/completions` is `"openai"`,
  * `POST /v1/messages` is `"anthropic"`, anything else is `"unknown"` (answered 404).
+ * `GET /v1/models` is `"anthropic"` when it has an `anthropic-version` or
+ * `x-api-key` header, `"openai"` otherwise.
  *
  * @since 0.1.0
  * @category models
@@ -67,18 +71,58 @@ export interface ReplyError {
   readonly code?: string | undefined
   /** Defaults to `Simulated <type>.` */
   readonly message?: string | undefined
+  /**
+   * OpenAI only: the request field at fault, e.g. `"messages"` (`null` when absent).
+   *
+   * @since 0.3.0
+   */
+  readonly param?: string | undefined
 }
 
 /**
  * Token counts reported by a successful reply, in place of the simulator's own
- * (the number of whitespace-separated words of the prompt and of the content).
+ * (the number of whitespace-separated words of the prompt, and of the answer:
+ * its thinking, its text and its tool calls' JSON arguments).
+ *
+ * OpenAI's usage always has `prompt_tokens_details: { cached_tokens }` and
+ * `completion_tokens_details: { reasoning_tokens: 0 }`; Anthropic's always has
+ * `cache_creation_input_tokens` and `cache_read_input_tokens` (in
+ * `message_start` when streamed), as the real APIs send them.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Usage {
+  /** OpenAI `prompt_tokens` (cached tokens included), Anthropic `input_tokens` (cached tokens apart). */
   readonly promptTokens?: number | undefined
   readonly completionTokens?: number | undefined
+  /**
+   * Prompt tokens read from the cache: OpenAI `prompt_tokens_details.cached_tokens`,
+   * Anthropic `cache_read_input_tokens`. Defaults to 0.
+   *
+   * @since 0.3.0
+   */
+  readonly cachedTokens?: number | undefined
+  /**
+   * Anthropic only: `cache_creation_input_tokens`. Defaults to 0.
+   *
+   * @since 0.3.0
+   */
+  readonly cacheCreationTokens?: number | undefined
+}
+
+/**
+ * A tool the answer calls.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ToolCall {
+  /** Defaults to `call_sim_<request>_<i>` (OpenAI) or `toolu_sim_<request>_<i>` (Anthropic), `i` counting from 0. */
+  readonly id?: string | undefined
+  readonly name: string
+  /** The JSON value of the tool's input; defaults to `{}`. OpenAI sends it as a JSON string. */
+  readonly arguments?: unknown
 }
 
 /**
@@ -88,7 +132,18 @@ export interface Usage {
  * A request whose body has `stream: true` gets a successful reply as
  * server-sent events (OpenAI `chat.completion.chunk`s ending in `[DONE]`, or
  * Anthropic `message_start` … `message_stop`), one content delta per word of
- * the content unless `chunks` says otherwise.
+ * the content unless `chunks` says otherwise. A tool call streams as the real
+ * APIs stream it: OpenAI a chunk with its id and name, then its JSON arguments
+ * in pieces of 8 characters; Anthropic a `tool_use` block whose input comes in
+ * `input_json_delta` pieces (one empty piece for `{}`).
+ *
+ * When the reply scripts no `content`, `json` nor `toolCalls`, the request's
+ * JSON mode decides the answer, as a model in that mode would: on OpenAI,
+ * `response_format` `json_object` gets `{}` and `json_schema` the smallest
+ * value its schema accepts (required properties only, `""`, `0`, `false`, `[]`,
+ * the first of an `enum`); on Anthropic, a request forcing a tool
+ * (`tool_choice: { type: "tool", name }`) gets a `tool_use` of it with the
+ * smallest input its `input_schema` accepts.
  *
  * @since 0.1.0
  * @category models
@@ -100,7 +155,36 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** The text of the successful completion. */
   readonly content?: string | undefined
-  /** The wire value, e.g. `"length"` (OpenAI) or `"max_tokens"` (Anthropic); defaults to `"stop"` / `"end_turn"`. */
+  /**
+   * The answer calls these tools, in order (several are parallel calls), after
+   * `content` if given. Without `content` there is no text: OpenAI `content:
+   * null`, Anthropic no text block.
+   *
+   * @since 0.3.0
+   */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
+  /**
+   * The answer is this JSON value, in place of `content`: OpenAI `content` is
+   * its JSON text; Anthropic answers a request forcing a tool with a
+   * `tool_use` of that tool whose input is the value, any other with a text
+   * block of its JSON text.
+   *
+   * @since 0.3.0
+   */
+  readonly json?: unknown
+  /**
+   * Anthropic only (ignored on OpenAI): a `thinking` block first, signed
+   * `sig_sim_<request>`; streamed as `thinking_delta`s, one per word, then
+   * one `signature_delta`.
+   *
+   * @since 0.3.0
+   */
+  readonly thinking?: string | undefined
+  /**
+   * The wire value, e.g. `"length"` (OpenAI) or `"max_tokens"` (Anthropic);
+   * defaults to `"tool_calls"` / `"tool_use"` when the answer calls a tool,
+   * `"stop"` / `"end_turn"` otherwise.
+   */
   readonly finishReason?: string | undefined
   readonly usage?: Usage | undefined
   /** Answer with this error, in the wire format of the route. */
@@ -117,11 +201,18 @@ export interface Reply {
   readonly gzip?: boolean | undefined
   /** Send the body slowly, in pieces of a twentieth of this rate (at least a byte) at even intervals. */
   readonly dripBytesPerSecond?: number | undefined
-  /** Streams only: the content deltas, in place of one per word of `content`. */
+  /** Streams only: the text's content deltas, in place of one per word of `content`. */
   readonly chunks?: ReadonlyArray<string> | undefined
   /** Streams only: wait this long between consecutive events. */
   readonly chunkInterval?: Duration.DurationInput | undefined
-  /** Streams only: after this many content deltas, send nothing more and keep the connection open. */
+  /**
+   * Streams only: after this many content deltas, send nothing more and keep
+   * the connection open. The deltas counted here and by `breakAfterChunks` and
+   * `errorAfterChunks` are the text deltas, the pieces of tool-call arguments,
+   * and on Anthropic every `content_block_delta` (thinking and signature too);
+   * the events between them (a tool call's first chunk, block starts and
+   * stops) are sent up to the last delta counted.
+   */
   readonly stallAfterChunks?: number | undefined
   /** Streams only: after this many content deltas, destroy the connection. */
   readonly breakAfterChunks?: number | undefined
@@ -196,6 +287,7 @@ export interface RecordedRequest {
   readonly id: number
   /** 1-based number of the TCP connection the request arrived on: requests over one keep-alive connection share it. */
   readonly connection: number
+  /** The route's wire; a `GET /v1/models` is `"anthropic"` when it has an `anthropic-version` or `x-api-key` header. */
   readonly wire: Wire
   readonly method: string
   /** The request target as received, query string included. */
@@ -216,10 +308,33 @@ export interface RecordedRequest {
  * @category models
  */
 export interface Options {
-  /** When set, an OpenAI request without `authorization: Bearer <key>` gets 401 `invalid_api_key`. */
+  /** When set, an OpenAI request (chat or models) without `authorization: Bearer <key>` gets 401 `invalid_api_key`. */
   readonly openaiApiKey?: string | undefined
-  /** When set, an Anthropic request without `x-api-key: <key>` gets 401 `authentication_error`. */
+  /** When set, an Anthropic request (messages or models) without `x-api-key: <key>` gets 401 `authentication_error`. */
   readonly anthropicApiKey?: string | undefined
+  /**
+   * Defaults to `true`: a chat request the real API would refuse gets its 400
+   * `invalid_request_error`, before it takes its scripted reply (so the script
+   * is not consumed; the request is still recorded). Checked: a body that is
+   * not a JSON object; `messages` missing or not a list; a role the API does
+   * not know; tool calls and their results out of step (OpenAI: a `tool`
+   * message answering no `tool_calls` of the assistant message before it, or
+   * an assistant's `tool_calls` not all answered by the `tool` messages right
+   * after it; Anthropic: `tool_use` ids without a `tool_result` in the next
+   * message, or a `tool_result` with no `tool_use` in the previous one);
+   * Anthropic: `max_tokens` missing.
+   *
+   * @since 0.3.0
+   */
+  readonly validate?: boolean | undefined
+  /**
+   * The model ids `GET /v1/models` lists, as given. By default the wire's
+   * own (OpenAI `gpt-4o`, `gpt-4o-mini`; Anthropic `claude-3-5-haiku-20241022`,
+   * `claude-sonnet-4-20250514`) followed by every model that has a script.
+   *
+   * @since 0.3.0
+   */
+  readonly models?: ReadonlyArray<string> | undefined
   /** Decides the reply when the model's script is empty (the default success otherwise). */
   readonly handler?: ((request: RecordedRequest) => Reply) | undefined
   /** Larger request bodies are answered 413. Defaults to 10 MiB. */

@@ -129,7 +129,13 @@ describe("Simulator", () => {
               logprobs: null
             }
           ],
-          usage: { prompt_tokens: 4, completion_tokens: 4, total_tokens: 8 }
+          usage: {
+            prompt_tokens: 4,
+            completion_tokens: 4,
+            total_tokens: 8,
+            prompt_tokens_details: { cached_tokens: 0 },
+            completion_tokens_details: { reasoning_tokens: 0 }
+          }
         })
       })
     )
@@ -148,7 +154,7 @@ describe("Simulator", () => {
           content: [{ type: "text", text: "Simulated answer from claude-3-5-haiku-20241022." }],
           stop_reason: "end_turn",
           stop_sequence: null,
-          usage: { input_tokens: 4, output_tokens: 4 }
+          usage: { input_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 4 }
         })
       })
     )
@@ -206,9 +212,9 @@ describe("Simulator", () => {
           }
         })
         sim.script("good", { content: "scripted" })
-        const first = yield* json(yield* openai(sim, { model: "good" }))
-        const second = yield* json(yield* openai(sim, { model: "good" }))
-        const third = yield* openai(sim, { model: "bad" })
+        const first = yield* json(yield* openai(sim, { model: "good", messages: [] }))
+        const second = yield* json(yield* openai(sim, { model: "good", messages: [] }))
+        const third = yield* openai(sim, { model: "bad", messages: [] })
         assert.strictEqual(contentOf(first), "scripted")
         assert.strictEqual(contentOf(second), "handled 2")
         assert.strictEqual(third.status, 503)
@@ -238,9 +244,20 @@ describe("Simulator", () => {
             logprobs: null
           }
         ])
-        assert.deepStrictEqual(chat["usage"], { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 })
+        assert.deepStrictEqual(chat["usage"], {
+          prompt_tokens: 10,
+          completion_tokens: 2,
+          total_tokens: 12,
+          prompt_tokens_details: { cached_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0 }
+        })
         assert.strictEqual(message["stop_reason"], "max_tokens")
-        assert.deepStrictEqual(message["usage"], { input_tokens: 4, output_tokens: 7 })
+        assert.deepStrictEqual(message["usage"], {
+          input_tokens: 4,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 0,
+          output_tokens: 7
+        })
       })
     )
 
@@ -248,11 +265,11 @@ describe("Simulator", () => {
       Effect.gen(function* () {
         const sim = yield* Simulator.make()
         sim.script("gpt-4o", { content: "scripted" })
-        yield* openai(sim, { model: "other" })
+        yield* openai(sim, { ...chatRequest, model: "other" })
         sim.reset()
         assert.strictEqual(sim.requests.length, 0)
         assert.strictEqual(sim.scripted("gpt-4o"), 0)
-        const body = yield* json(yield* openai(sim, { model: "gpt-4o" }))
+        const body = yield* json(yield* openai(sim, chatRequest))
         assert.strictEqual(contentOf(body), "Simulated answer from gpt-4o.")
         assert.deepStrictEqual(
           sim.requests.map((request) => request.id),
@@ -273,10 +290,10 @@ describe("Simulator", () => {
           { status: 529, error: { type: "overloaded_error", message: "Overloaded" } },
           { status: 429 }
         )
-        const first = yield* openai(sim, { model: "gpt-4o" })
-        const second = yield* openai(sim, { model: "gpt-4o" })
-        const third = yield* anthropic(sim, { model: "claude" })
-        const fourth = yield* anthropic(sim, { model: "claude" })
+        const first = yield* openai(sim, chatRequest)
+        const second = yield* openai(sim, chatRequest)
+        const third = yield* anthropic(sim, { ...messagesRequest, model: "claude" })
+        const fourth = yield* anthropic(sim, { ...messagesRequest, model: "claude" })
         assert.deepStrictEqual([first.status, second.status, third.status, fourth.status], [500, 429, 529, 429])
         assert.deepStrictEqual(yield* json(first), {
           error: { message: "No quota.", type: "insufficient_quota", param: null, code: "insufficient_quota" }
@@ -379,7 +396,7 @@ describe("Simulator", () => {
       Effect.gen(function* () {
         const sim = yield* Simulator.make()
         sim.script("claude", { reset: "mid-body", headers: { "x-marker": "sent" } })
-        const response = yield* anthropic(sim, { model: "claude" })
+        const response = yield* anthropic(sim, { ...messagesRequest, model: "claude" })
         assert.strictEqual(response.status, 200)
         assert.strictEqual(response.headers.get("x-marker"), "sent")
         const error = yield* Effect.flip(text(response))
@@ -484,7 +501,18 @@ describe("Simulator", () => {
               null
             ],
             ["chat.completion.chunk", "gpt-4o", [{ index: 0, delta: {}, finish_reason: "stop", logprobs: null }], null],
-            ["chat.completion.chunk", "gpt-4o", [], { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 }]
+            [
+              "chat.completion.chunk",
+              "gpt-4o",
+              [],
+              {
+                prompt_tokens: 4,
+                completion_tokens: 2,
+                total_tokens: 6,
+                prompt_tokens_details: { cached_tokens: 0 },
+                completion_tokens_details: { reasoning_tokens: 0 }
+              }
+            ]
           ]
         )
         assert.isTrue(chunks.every((chunk) => chunk["id"] === "chatcmpl-sim-1"))
@@ -508,7 +536,7 @@ describe("Simulator", () => {
               content: [],
               stop_reason: null,
               stop_sequence: null,
-              usage: { input_tokens: 4, output_tokens: 1 }
+              usage: { input_tokens: 4, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 }
             }
           },
           { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
@@ -561,7 +589,7 @@ describe("Simulator", () => {
       Effect.gen(function* () {
         const sim = yield* Simulator.make()
         sim.script("claude", { content: "one two three", breakAfterChunks: 1 })
-        const response = yield* anthropic(sim, { model: "claude", stream: true })
+        const response = yield* anthropic(sim, { ...messagesRequest, model: "claude", stream: true })
         assert.strictEqual(response.status, 200)
         const error = yield* Effect.flip(text(response))
         assert.strictEqual(socketErrorCode(error), "UND_ERR_SOCKET")
@@ -862,7 +890,7 @@ describe("Simulator", () => {
                 response.on("end", () => resume(Effect.succeed(response.statusCode ?? 0)))
               }
             )
-            request.end(JSON.stringify({ model }))
+            request.end(JSON.stringify({ model, messages: [] }))
           })
         const statuses = [yield* send("a"), yield* send("b"), yield* send("c")]
         assert.deepStrictEqual(statuses, [200, 200, 200])

@@ -8,6 +8,8 @@ import { Duration } from "effect"
 import type * as Simulator from "../Simulator.js"
 import * as Wire from "./simulatorWire.js"
 import * as Zlib from "node:zlib"
+import { createRequire } from "node:module"
+const require = createRequire(import.meta.url)
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -31,11 +33,22 @@ export const defaultMaxBodyBytes = 10 * 1024 * 1024
 /** @internal */
 export const defaultWaitMillis = 2000
 
-const routeOf = (method: string, pathname: string): Simulator.Wire => {
-  if (method !== "POST") return "unknown"
-  if (pathname === "/v1/chat/completions") return "openai"
-  if (pathname === "/v1/messages") return "anthropic"
-  return "unknown"
+/** What a request asks for: a chat (completion or message), the models list, or an unknown route. */
+type Endpoint = "chat" | "models" | "unknown"
+
+const routeOf = (
+  method: string,
+  pathname: string,
+  headers: Readonly<Record<string, string>>
+): readonly [Simulator.Wire, Endpoint] => {
+  if (method === "POST" && pathname === "/v1/chat/completions") return ["openai", "chat"]
+  if (method === "POST" && pathname === "/v1/messages") return ["anthropic", "chat"]
+  if (method === "GET" && pathname === "/v1/models") {
+    // Both APIs serve this path: the Anthropic client's headers tell them apart.
+    const anthropic = headers["anthropic-version"] !== undefined || headers["x-api-key"] !== undefined
+    return [anthropic ? "anthropic" : "openai", "models"]
+  }
+  return ["unknown", "unknown"]
 }
 
 const parseBody = (text: string): unknown => {
@@ -145,9 +158,24 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
     pending.request.socket.destroy()
   }
 
-  const choose = (record: Simulator.RecordedRequest): Simulator.Reply => {
-    const denied = authenticationFailure(options, record.wire, record.headers)
+  /** The ids `GET /v1/models` lists: the options', or the wire's own followed by the scripted models. */
+  const modelIds = (wire: Wire.ServedWire): ReadonlyArray<string> => {
+    if (options.models !== undefined) return options.models
+    const scripted = [...queues].filter(([, queue]) => queue.length > 0).map(([model]) => model)
+    return [...new Set([...Wire.defaultModels[wire], ...scripted])]
+  }
+
+  const choose = (record: Simulator.RecordedRequest, wire: Wire.ServedWire, endpoint: Endpoint): Simulator.Reply => {
+    const denied = authenticationFailure(options, wire, record.headers)
     if (denied !== undefined) return denied
+    if (endpoint === "models") return { body: Wire.modelList(wire, modelIds(wire)) }
+    // A request the real API refuses never reaches the script.
+    const invalid = options.validate === false ? undefined : Wire.invalidRequest(wire, record.body)
+    if (invalid !== undefined) {
+      const w = (globalThis as Record<string, any>)["__vitest_worker__"]
+      require("node:fs").appendFileSync("/tmp/refused.log", JSON.stringify({ file: w?.filepath, test: w?.current?.name, message: invalid.message, body: typeof record.body === "string" ? record.body.slice(0, 80) : JSON.stringify(record.body).slice(0, 300) }) + "\n")
+      return { status: 400, error: invalid }
+    }
     const scripted = record.model === undefined ? undefined : queues.get(record.model)?.shift()
     if (scripted !== undefined) return scripted
     if (options.handler === undefined) return {}
@@ -161,6 +189,7 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
   /** The reply to a recorded request, and the wire to render it in. */
   const replyTo = (
     record: Simulator.RecordedRequest,
+    endpoint: Endpoint,
     tooLarge: boolean
   ): readonly [Simulator.Reply, Wire.ServedWire] => {
     if (tooLarge) {
@@ -179,7 +208,7 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
       const message = `Unknown request URL: ${record.method} ${record.path}.`
       return [{ status: 404, error: { type: "invalid_request_error", code: "unknown_url", message } }, "openai"]
     }
-    return [choose(record), record.wire]
+    return [choose(record, record.wire, endpoint), record.wire]
   }
 
   const isOpen = (pending: Pending): boolean => !pending.response.destroyed && !pending.response.writableEnded
@@ -324,7 +353,8 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
   ): void => {
     const method = request.method ?? "GET"
     const path = request.url ?? "/"
-    const wire = routeOf(method, path.split("?")[0] ?? path)
+    const headers = flattenHeaders(request.headers)
+    const [wire, endpoint] = routeOf(method, path.split("?")[0] ?? path, headers)
     const body = text === undefined ? undefined : parseBody(text)
     const model = Wire.isRecord(body) && typeof body["model"] === "string" ? body["model"] : undefined
     const record: Mutable<Simulator.RecordedRequest> = {
@@ -333,7 +363,7 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
       wire,
       method,
       path,
-      headers: flattenHeaders(request.headers),
+      headers,
       body,
       model,
       receivedAt: Date.now(),
@@ -349,7 +379,7 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
       settle(pending, response.writableFinished ? "answered" : "client-closed")
     })
     notify()
-    const [reply, served] = replyTo(record, text === undefined)
+    const [reply, served] = replyTo(record, endpoint, text === undefined)
     answer(pending, reply, served)
   }
 
