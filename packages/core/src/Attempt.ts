@@ -54,7 +54,12 @@ export const Attempt = Schema.Struct({
   /** Why it failed, when it did. */
   error: Schema.optional(ProviderError),
   /** Why it was skipped, when it was. */
-  skip: Schema.optional(Skip)
+  skip: Schema.optional(Skip),
+  /**
+   * The request's fields left out of this call because the model cannot serve
+   * them, as `drop_unsupported_params` allows.
+   */
+  dropped: Schema.optional(Schema.Array(Schema.String))
 })
 
 /**

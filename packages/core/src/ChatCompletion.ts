@@ -254,6 +254,53 @@ export const ChatCompletionRequest = Schema.Struct({
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 
 /**
+ * The request without the parts at `paths` (`seed`, `messages[2].content[1]`,
+ * `tools[0].function.strict`), as `Provider.unsupported` names them: a
+ * field is left out, an element is taken out of its list. The request itself
+ * is not changed. Paths that name nothing are ignored.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const withoutFields = (request: ChatCompletionRequest, paths: ReadonlyArray<string>): ChatCompletionRequest => {
+  // Later elements of a list first, so that each index still names the element it named.
+  const parsed = paths.map(pathSegments).sort(comparePaths)
+  return parsed.reduce<unknown>((value, segments) => removeAt(value, segments), request) as ChatCompletionRequest
+}
+
+/** `messages[2].content[1]` as `["messages", 2, "content", 1]`. */
+const pathSegments = (path: string): ReadonlyArray<string | number> =>
+  Array.from(path.matchAll(/\[(\d+)\]|([^.[\]]+)/g), (match) => (match[1] === undefined ? match[2]! : Number(match[1])))
+
+/** Orders paths so that, where they differ at an index, the larger index comes first. */
+const comparePaths = (a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): number => {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x === y) continue
+    return typeof x === "number" && typeof y === "number" ? y - x : String(x) < String(y) ? -1 : 1
+  }
+  return b.length - a.length
+}
+
+/** A copy of `value` without the part at `segments` (copied along the path only). */
+const removeAt = (value: unknown, segments: ReadonlyArray<string | number>): unknown => {
+  if (segments.length === 0 || typeof value !== "object" || value === null) return value
+  const [head, ...rest] = segments
+  if (Array.isArray(value)) {
+    if (typeof head !== "number" || head >= value.length) return value
+    return rest.length === 0
+      ? value.filter((_, i) => i !== head)
+      : value.map((item, i) => (i === head ? removeAt(item, rest) : item))
+  }
+  const record = value as Record<string, unknown>
+  if (typeof head !== "string" || !Object.hasOwn(record, head)) return value
+  if (rest.length > 0) return { ...record, [head]: removeAt(record[head], rest) }
+  const { [head]: _, ...others } = record
+  return others
+}
+
+/**
  * A request that is not a valid chat-completion request; `issues` name each
  * problem with its path (`messages[0].role`). Raised before any model is
  * called, so a bad request never spends an attempt.

@@ -143,7 +143,8 @@ export const ReliabilityConfig = Schema.Struct({
     Schema.Array(ChainEntry).pipe(Schema.minItems(1, { message: () => "the chain needs at least one model" }))
   ),
   health: optional(Schema.Union(Schema.Boolean, HealthConfig)),
-  retry_budget: optional(Schema.Union(Schema.Boolean, RetryBudgetConfig))
+  retry_budget: optional(Schema.Union(Schema.Boolean, RetryBudgetConfig)),
+  drop_unsupported_params: optional(Schema.Boolean)
 }).annotations({ message: () => "the config is an object: { weights, ... } or { failover_chain }" })
 
 /**
@@ -184,6 +185,12 @@ export interface Plan {
   readonly health: ModelHealth.Policy | undefined
   /** The retry budget; `undefined` when `retry_budget: false`. */
   readonly retryBudget: ModelHealth.RetryBudget | undefined
+  /**
+   * `drop_unsupported_params`: a model that cannot serve some fields of a
+   * request gets it without them (the trace says which) instead of being
+   * skipped.
+   */
+  readonly dropUnsupportedParams?: boolean | undefined
 }
 
 /**
@@ -330,7 +337,11 @@ const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<Conf
 const perModelKeys = ["max_retries", "timeout", "backoff", "model_messages"] as const
 
 const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
-  const memory = { health: healthPolicy(config.health), retryBudget: retryBudget(config.retry_budget) }
+  const memory = {
+    health: healthPolicy(config.health),
+    retryBudget: retryBudget(config.retry_budget),
+    dropUnsupportedParams: config.drop_unsupported_params === true
+  }
   if (config.failover_chain !== undefined) {
     return {
       _tag: "Ordered",

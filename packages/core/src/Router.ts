@@ -104,8 +104,8 @@ export const route = (
         plan,
         attempts,
         { ...options, deadlineAt },
-        (model) => unsupported(model, providers, request),
-        (model, startedAt) => callModel(model, providers, request, startedAt),
+        (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
+        (model, call, startedAt) => callModel(model, call, startedAt),
         (model, value): RoutedCompletion => ({
           ...value,
           model: model.model.id,
@@ -144,8 +144,8 @@ export const routeStream = (
           plan,
           attempts,
           { ...options, deadlineAt },
-          (model) => unsupported(model, providers, request),
-          (model) => openStream(model, providers, request),
+          (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
+          (model, call) => openStream(model, call),
           (model, value) => ({ model, value })
         )
       )
@@ -217,10 +217,14 @@ const runPlan = <A, B, R>(
   plan: Reliability.Plan,
   attempts: Array<Attempt.Attempt>,
   options: Options & { readonly deadlineAt: number | undefined },
-  /** The request's fields `model` cannot serve: it is skipped when there are any. */
-  unservable: (model: Reliability.ModelPlan) => ReadonlyArray<string>,
+  /** The call for `model`, and the request's fields it cannot serve (it is skipped when there are any). */
+  prepareCall: (model: Reliability.ModelPlan) => Prepared,
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
-  attempt: (model: Reliability.ModelPlan, startedAt: number) => Effect.Effect<A, ProviderError.ProviderError, R>,
+  attempt: (
+    model: Reliability.ModelPlan,
+    call: Call,
+    startedAt: number
+  ) => Effect.Effect<A, ProviderError.ProviderError, R>,
   done: (model: Reliability.ModelPlan, value: A) => B
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
   const health = options.health ?? noMemory
@@ -264,7 +268,8 @@ const runPlan = <A, B, R>(
           : new NoModelAvailable({ models: [], attempts: [...attempts] })
       )
     }
-    const fields = unservable(model)
+    const prepared = prepareCall(model)
+    const fields = prepared.unservable
     if (fields.length > 0) {
       // Never sent a request it would have to trim: skipped for this request, whatever its health.
       const id = model.model.id
@@ -284,7 +289,7 @@ const runPlan = <A, B, R>(
       traceSkip(attempts, model.model.id, admission)
       return from(without(remaining, model), [...skipped, [model, admission]], forced)
     }
-    return tryModel(model, remaining, forced, clock, start, admission._tag === "Probe")
+    return tryModel(model, prepared, remaining, forced, clock, start, admission._tag === "Probe")
   }
 
   /** Every candidate left was skipped: wait for the earliest reopening, probe, or give up. */
@@ -329,6 +334,7 @@ const runPlan = <A, B, R>(
 
   const tryModel = (
     model: Reliability.ModelPlan,
+    prepared: Prepared,
     remaining: ReadonlyArray<Reliability.ModelPlan>,
     forced: boolean,
     clock: Clock.Clock,
@@ -336,20 +342,20 @@ const runPlan = <A, B, R>(
     probe: boolean
   ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
     const id = model.model.id
-    return Effect.matchEffect(cancellable(attempt(model, start), id, probe), {
+    return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
       onFailure: (first) => {
-        record(attempts, id, clock, start, first)
+        record(attempts, id, clock, start, prepared.dropped, first)
         const others = without(remaining, model)
         return Effect.flatMap(health.record(failureOutcome(id, start, probe, first)), (change) => {
           if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
-          return Effect.matchEffect(retryModel(model, first, change, others), {
+          return Effect.matchEffect(retryModel(model, prepared, first, change, others), {
             onFailure: () => from(others, [], forced),
             onSuccess: (value) => Effect.succeed(done(model, value))
           })
         })
       },
       onSuccess: (value) => {
-        record(attempts, id, clock, start)
+        record(attempts, id, clock, start, prepared.dropped)
         return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), done(model, value))
       }
     })
@@ -366,6 +372,7 @@ const runPlan = <A, B, R>(
    */
   const retryModel = (
     model: Reliability.ModelPlan,
+    prepared: Prepared,
     first: ProviderError.ProviderError,
     change: ModelHealth.Change | undefined,
     others: ReadonlyArray<Reliability.ModelPlan>
@@ -395,9 +402,9 @@ const runPlan = <A, B, R>(
         if (skippedByOthers(admission)) return Effect.fail(last)
         probe = admission._tag === "Probe"
       }
-      return Effect.matchEffect(cancellable(attempt(model, start), id, probe), {
+      return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
         onFailure: (error) => {
-          record(attempts, id, clock, start, error)
+          record(attempts, id, clock, start, prepared.dropped, error)
           last = error
           ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
           return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
@@ -406,7 +413,7 @@ const runPlan = <A, B, R>(
           })
         },
         onSuccess: (value) => {
-          record(attempts, id, clock, start)
+          record(attempts, id, clock, start, prepared.dropped)
           return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), value)
         }
       })
@@ -504,10 +511,14 @@ const record = (
   model: string,
   clock: Clock.Clock,
   start: number,
+  dropped: ReadonlyArray<string>,
   error?: ProviderError.ProviderError
 ) => {
   const duration = Duration.millis(clock.unsafeCurrentTimeMillis() - start)
-  attempts.push(error ? { model, outcome: "failure", duration, error } : { model, outcome: "success", duration })
+  const entry: Attempt.Attempt = error
+    ? { model, outcome: "failure", duration, error }
+    : { model, outcome: "success", duration }
+  attempts.push(dropped.length === 0 ? entry : { ...entry, dropped })
 }
 
 /**
@@ -580,36 +591,47 @@ export const pickWeighted = <M extends { readonly weight: number }>(
 
 const nothing: ReadonlyArray<string> = []
 
-/** The fields of the request `model`'s provider cannot serve, with the model's extra messages appended. */
-const unsupported = (
-  model: Reliability.ModelPlan,
-  providers: Provider.Registry,
-  request: ChatCompletion.ChatCompletionRequest
-): ReadonlyArray<string> => {
-  const check = providers.get(model.model.provider)?.unsupported
-  if (check === undefined) return nothing
-  const prepared = prepare(model, providers, request)
-  return Either.isRight(prepared) ? check(prepared.right[1]) : nothing
+/** A provider and the call to make to it. */
+type Call = Either.Either<readonly [Provider.Provider, Provider.CallRequest], ProviderError.ProviderError>
+
+/** One model's call for one request, worked out when the model is picked. */
+interface Prepared {
+  /** The provider and the call, or why there is none (no provider is registered for the model). */
+  readonly call: Call
+  /** The request's fields the model cannot serve: it is skipped for this request. */
+  readonly unservable: ReadonlyArray<string>
+  /** The fields left out of the call, as `drop_unsupported_params` allows. */
+  readonly dropped: ReadonlyArray<string>
 }
 
-/** The provider of a model and the call to make: the model's extra messages appended. */
+/**
+ * The call to `model` for `request`: its extra messages appended, and what
+ * its provider cannot serve found, then dropped when `drop` says so.
+ */
 const prepare = (
   model: Reliability.ModelPlan,
   providers: Provider.Registry,
-  request: ChatCompletion.ChatCompletionRequest
-): Either.Either<readonly [Provider.Provider, Provider.CallRequest], ProviderError.ProviderError> => {
+  request: ChatCompletion.ChatCompletionRequest,
+  drop: boolean
+): Prepared => {
   const provider = providers.get(model.model.provider)
   if (provider === undefined) {
     const description = `no provider registered for "${model.model.provider}"`
-    return Either.left(
-      ProviderError.ProviderError.fromReason({ reason: "NotFound", model: model.model.id, description })
-    )
+    const error = ProviderError.ProviderError.fromReason({ reason: "NotFound", model: model.model.id, description })
+    return { call: Either.left(error), unservable: nothing, dropped: nothing }
   }
   const call: Provider.CallRequest = {
     model: model.model,
     request: model.messages.length === 0 ? request : { ...request, messages: [...request.messages, ...model.messages] }
   }
-  return Either.right([provider, call] as const)
+  const fields = provider.unsupported?.(call) ?? nothing
+  if (fields.length === 0)
+    return { call: Either.right([provider, call] as const), unservable: nothing, dropped: nothing }
+  if (!drop) return { call: Either.right([provider, call] as const), unservable: fields, dropped: nothing }
+  const trimmed = { ...call, request: ChatCompletion.withoutFields(call.request, fields) }
+  // What the provider still cannot serve once the fields are gone (nothing, for a provider that names them well).
+  const left = provider.unsupported?.(trimmed) ?? nothing
+  return { call: Either.right([provider, trimmed] as const), unservable: left, dropped: fields }
 }
 
 const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
@@ -628,11 +650,9 @@ const timedOut = (model: Reliability.ModelPlan, what: string) => () =>
  */
 const callModel = (
   model: Reliability.ModelPlan,
-  providers: Provider.Registry,
-  request: ChatCompletion.ChatCompletionRequest,
+  prepared: Call,
   startedAt: number
 ): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> => {
-  const prepared = prepare(model, providers, request)
   if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
   const [provider, call] = prepared.right
   if (provider.deadline !== "cooperative") {
@@ -682,15 +702,14 @@ const withNativeDeadline = <A, R>(
  */
 const openStream = (
   model: Reliability.ModelPlan,
-  providers: Provider.Registry,
-  request: ChatCompletion.ChatCompletionRequest
+  prepared: Call
 ): Effect.Effect<
   Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
   ProviderError.ProviderError,
   Scope.Scope
 > =>
   Effect.gen(function* () {
-    const [provider, call] = yield* prepare(model, providers, request)
+    const [provider, call] = yield* prepared
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const commit = Effect.gen(function* () {
       const pull = yield* Stream.toPull(
