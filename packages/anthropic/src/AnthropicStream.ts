@@ -10,8 +10,12 @@
  * import { ModelId } from "@ironlabsai/core"
  * import { AnthropicStream } from "@ironlabsai/anthropic"
  *
- * const parse = AnthropicStream.eventParser(ModelId.unsafeParse("anthropic/claude-3-5-haiku-20241022"))
- * const chunks = parse({ event: "content_block_delta", data: '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}' })
+ * const model = ModelId.parse("anthropic/claude-3-5-haiku-20241022")!
+ * const parse = AnthropicStream.eventParser(model)
+ * const chunks = parse({
+ *   event: "content_block_delta",
+ *   data: '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}'
+ * })
  *
  * @since 0.3.0
  */

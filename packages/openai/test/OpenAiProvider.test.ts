@@ -138,7 +138,13 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
               logprobs: null
             }
           ],
-          usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }
+          usage: {
+            prompt_tokens: 7,
+            completion_tokens: 3,
+            total_tokens: 10,
+            prompt_tokens_details: { cached_tokens: 0 },
+            completion_tokens_details: { reasoning_tokens: 0 }
+          }
         })
       })
     )

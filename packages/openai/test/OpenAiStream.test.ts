@@ -83,7 +83,13 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
             created,
             model: "gpt-4o",
             choices: [],
-            usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 }
+            usage: {
+              prompt_tokens: 7,
+              completion_tokens: 3,
+              total_tokens: 10,
+              prompt_tokens_details: { cached_tokens: 0 },
+              completion_tokens_details: { reasoning_tokens: 0 }
+            }
           }
         ])
         assert.isTrue(chunks.every((chunk) => chunk.object === "chat.completion.chunk"))

@@ -8,8 +8,6 @@ import { Duration } from "effect"
 import type * as Simulator from "../Simulator.js"
 import * as Wire from "./simulatorWire.js"
 import * as Zlib from "node:zlib"
-import { createRequire } from "node:module"
-const require = createRequire(import.meta.url)
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -171,11 +169,7 @@ export const start = (options: Simulator.Options = {}): Promise<Simulator.Simula
     if (endpoint === "models") return { body: Wire.modelList(wire, modelIds(wire)) }
     // A request the real API refuses never reaches the script.
     const invalid = options.validate === false ? undefined : Wire.invalidRequest(wire, record.body)
-    if (invalid !== undefined) {
-      const w = (globalThis as Record<string, any>)["__vitest_worker__"]
-      require("node:fs").appendFileSync("/tmp/refused.log", JSON.stringify({ file: w?.filepath, test: w?.current?.name, message: invalid.message, body: typeof record.body === "string" ? record.body.slice(0, 80) : JSON.stringify(record.body).slice(0, 300) }) + "\n")
-      return { status: 400, error: invalid }
-    }
+    if (invalid !== undefined) return { status: 400, error: invalid }
     const scripted = record.model === undefined ? undefined : queues.get(record.model)?.shift()
     if (scripted !== undefined) return scripted
     if (options.handler === undefined) return {}

@@ -181,7 +181,13 @@ export const minimalValue = (schema: unknown, root: unknown = schema, depth = ma
   const branches = schema["anyOf"] ?? schema["oneOf"]
   if (Array.isArray(branches) && branches.length > 0) return next(branches[0])
   const type = Array.isArray(schema["type"]) ? schema["type"][0] : schema["type"]
-  const properties = schema["properties"]
+  const properties = isRecord(schema["properties"]) ? schema["properties"] : undefined
+  if (type === "object" || (type === undefined && properties !== undefined)) {
+    const required: ReadonlyArray<unknown> = Array.isArray(schema["required"]) ? schema["required"] : []
+    return Object.fromEntries(
+      required.filter((name) => typeof name === "string").map((name) => [name, next(properties?.[name])])
+    )
+  }
   switch (type) {
     case "string":
       return ""
@@ -192,16 +198,6 @@ export const minimalValue = (schema: unknown, root: unknown = schema, depth = ma
       return false
     case "array":
       return []
-    case "object":
-    case undefined: {
-      if (type === undefined && !isRecord(properties)) return null
-      const required = Array.isArray(schema["required"]) ? schema["required"] : []
-      return Object.fromEntries(
-        required
-          .filter((name): name is string => typeof name === "string")
-          .map((name) => [name, next(isRecord(properties) ? properties[name] : undefined)])
-      )
-    }
     default:
       return null
   }
@@ -229,10 +225,9 @@ interface Answer {
 
 /** The tool an Anthropic request forces with `tool_choice: { type: "tool", name }`, and that tool's input schema. */
 const forcedTool = (body: unknown): { readonly name: string; readonly schema: unknown } | undefined => {
-  const choice = isRecord(body) ? body["tool_choice"] : undefined
-  if (!isRecord(body) || !isRecord(choice) || choice["type"] !== "tool" || typeof choice["name"] !== "string") {
-    return undefined
-  }
+  if (!isRecord(body)) return undefined
+  const choice = body["tool_choice"]
+  if (!isRecord(choice) || choice["type"] !== "tool" || typeof choice["name"] !== "string") return undefined
   const name = choice["name"]
   const tools: ReadonlyArray<unknown> = Array.isArray(body["tools"]) ? body["tools"] : []
   const tool = tools.find((candidate) => isRecord(candidate) && candidate["name"] === name)
@@ -273,12 +268,10 @@ const answerOf = (exchange: Exchange, reply: Simulator.Reply): Answer => {
 }
 
 /** The simulator's own count of an answer's tokens: the words of its thinking, its text and its tool arguments. */
-const answerTokens = (answer: Answer): number =>
-  countWords(
-    [answer.thinking ?? "", answer.text ?? "", ...answer.toolCalls.map((call) => JSON.stringify(call.arguments))].join(
-      " "
-    )
-  )
+const answerTokens = (answer: Answer): number => {
+  const toolArguments = answer.toolCalls.map((call) => JSON.stringify(call.arguments))
+  return countWords([answer.thinking ?? "", answer.text ?? "", ...toolArguments].join(" "))
+}
 
 /** The token counts of a successful reply. */
 interface Tokens {
@@ -340,7 +333,12 @@ const renderOpenAi = (
       type: "function",
       function: { name: call.name, arguments: JSON.stringify(call.arguments) }
     }))
-    const message = { role: "assistant", content, refusal: null, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }
+    const message = {
+      role: "assistant",
+      content,
+      refusal: null,
+      ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {})
+    }
     const body = {
       id,
       object: "chat.completion",
@@ -365,8 +363,9 @@ const renderOpenAi = (
     })
   const delta = (fields: Record<string, unknown>, finish: string | null = null) =>
     chunk([{ index: 0, delta: fields, finish_reason: finish, logprobs: null }])
-  const textEvents =
-    answer.text === undefined ? [] : (reply.chunks ?? splitDeltas(answer.text)).map((text) => delta({ content: text }))
+  const textEvents = (answer.text === undefined ? [] : (reply.chunks ?? splitDeltas(answer.text))).map((text) =>
+    counted(delta({ content: text }))
+  )
   // As the API streams a tool call: its id and name first, then its JSON arguments in pieces.
   const toolEvents = answer.toolCalls.flatMap((call, index) => [
     uncounted(
@@ -380,7 +379,7 @@ const renderOpenAi = (
     ...streamed(exchange, reply, status),
     // The API's role chunk has `content: null` when the answer has no text.
     preamble: [delta({ role: "assistant", content: content === null ? null : "", refusal: null })],
-    content: [...textEvents.map(counted), ...toolEvents],
+    content: [...textEvents, ...toolEvents],
     trailer: [delta({}, finishReason), ...(includeUsage ? [chunk([], { usage })] : []), sse("[DONE]")]
   }
 }
@@ -396,7 +395,12 @@ const blocksOf = (exchange: Exchange, answer: Answer): ReadonlyArray<Block> => [
     ? []
     : [{ type: "thinking" as const, thinking: answer.thinking, signature: `sig_sim_${exchange.id}` }]),
   ...(answer.text === undefined ? [] : [{ type: "text" as const, text: answer.text }]),
-  ...answer.toolCalls.map((call) => ({ type: "tool_use" as const, id: call.id, name: call.name, input: call.arguments }))
+  ...answer.toolCalls.map((call) => ({
+    type: "tool_use" as const,
+    id: call.id,
+    name: call.name,
+    input: call.arguments
+  }))
 ]
 
 /** A block's events on a stream: its start (with the block empty), its deltas, its stop. */
@@ -674,7 +678,10 @@ const invalidOpenAi = (body: unknown): Simulator.ReplyError | undefined => {
 }
 
 /** The blocks of an Anthropic message's content of type `type`, with their index in the content. */
-const blocksOfType = (message: unknown, type: string): ReadonlyArray<readonly [number, Readonly<Record<string, unknown>>]> =>
+const blocksOfType = (
+  message: unknown,
+  type: string
+): ReadonlyArray<readonly [number, Readonly<Record<string, unknown>>]> =>
   listOf(isRecord(message) ? message["content"] : undefined).flatMap((block, index) =>
     isRecord(block) && block["type"] === type ? [[index, block] as const] : []
   )
