@@ -231,13 +231,23 @@ const redactor =
       return value.length < 6 ? acc : acc.split(value).join("[redacted]")
     }, text)
 
-const formatCompletion = (completion: Router.RoutedCompletion): string =>
-  [
-    completion.choices[0]?.message.content ?? "(no content)",
+const formatCompletion = (completion: Router.RoutedCompletion): string => {
+  const message = completion.choices[0]?.message
+  const calls = (message?.tool_calls ?? []).map((call) =>
+    call.type === "function"
+      ? `${call.function.name}(${call.function.arguments})`
+      : `${call.custom.name}(${call.custom.input})`
+  )
+  return [
+    message?.content ?? (calls.length > 0 ? "" : "(no content)"),
+    ...(calls.length > 0 ? [`Tool calls: ${calls.join(", ")}`] : []),
     "",
     `Model used: ${completion.model}`,
     formatTrace(completion.attempts)
-  ].join("\n")
+  ]
+    .join("\n")
+    .trimStart()
+}
 
 const formatRoutingError = (error: RoutingError.RoutingError): string =>
   `${error.message}\n${formatTrace(error.attempts)}`
@@ -257,11 +267,18 @@ const formatTrace = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
         : attempt.error === undefined
           ? "ok"
           : `${attempt.error.reason}${attempt.error.status === undefined ? "" : ` (HTTP ${attempt.error.status})`}`,
+
     duration: `${Math.round(Duration.toMillis(attempt.duration))} ms`,
-    description:
+    description: [
       attempt.skip?.until === undefined
         ? (attempt.error?.description ?? "")
-        : `until ${new Date(attempt.skip.until).toISOString()}`
+        : `until ${new Date(attempt.skip.until).toISOString()}`,
+      // What the request had that this model could not serve, or did not get: named, never silent.
+      attempt.skip?.fields === undefined ? "" : `cannot serve ${attempt.skip.fields.join(", ")}`,
+      attempt.dropped === undefined ? "" : `dropped ${attempt.dropped.join(", ")}`
+    ]
+      .filter((part) => part !== "")
+      .join("; ")
   }))
   const width = (key: "n" | "model" | "outcome" | "duration") => Math.max(...rows.map((row) => row[key].length))
   const [n, model, outcome, duration] = [width("n"), width("model"), width("outcome"), width("duration")]
@@ -286,6 +303,7 @@ const completionJson = (completion: Router.RoutedCompletion) => ({
     outcome: attempt.outcome,
     duration_ms: Math.round(Duration.toMillis(attempt.duration)),
     ...(attempt.skip === undefined ? {} : { skip: attempt.skip }),
+    ...(attempt.dropped === undefined ? {} : { dropped: attempt.dropped }),
     ...(attempt.error === undefined
       ? {}
       : {

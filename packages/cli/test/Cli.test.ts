@@ -222,6 +222,29 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       assert.strictEqual((sim.requests[2]!.body as { system?: unknown }).system, "Be brief.")
     }))
 
+  it("names the fields a model cannot serve in the trace, and prints the tool calls of an answer", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] })
+      const result = await cli(["chat", "-c", fixture("unservable.json"), "Weather in Paris?"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(
+        normalize(result.stdout),
+        [
+          'Tool calls: weather({"city":"Paris"})',
+          "",
+          `Model used: ${GPT}`,
+          "Attempts (2):",
+          `1. ${HAIKU} skipped: unsupported N ms cannot serve messages[1].name`,
+          `2. ${GPT} ok N ms`,
+          ""
+        ].join("\n")
+      )
+      assert.deepStrictEqual(
+        sim.requests.map((r) => r.wire),
+        ["openai"]
+      )
+    }))
+
   it("--json prints the whole completion, with model and attempts", () =>
     withSimulator(async (sim) => {
       sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "10" } })
