@@ -17,7 +17,7 @@
  *
  * @since 0.3.0
  */
-import type { ChatCompletion } from "@ironlabsai/core"
+import { ChatCompletion } from "@ironlabsai/core"
 import { Schema } from "effect"
 
 /**
@@ -57,48 +57,77 @@ export const jsonObjectToolName = "json_object"
 /** Image types Anthropic takes as base64. */
 const imageTypes = new Set(["image/jpeg", "image/png", "image/gif", "image/webp"])
 
-/** The request fields `toRequestBody` translates; any other field a request sets cannot be served. */
-const translated: ReadonlySet<string> = new Set([
-  "messages",
-  "max_tokens",
-  "max_completion_tokens",
-  "temperature",
-  "top_p",
-  "stop",
-  "user",
-  "stream",
-  // Anthropic reports usage on every stream: asking for it changes nothing.
-  "stream_options",
-  "tools",
-  "tool_choice",
-  "parallel_tool_calls",
-  "response_format",
-  "reasoning_effort"
-])
-
-/** The message fields `toRequestBody` translates (`reasoning_content` is carried by `thinking_blocks`). */
-const translatedInMessage: ReadonlySet<string> = new Set([
-  "role",
-  "content",
-  "tool_calls",
-  "tool_call_id",
-  "thinking_blocks",
-  "reasoning_content"
-])
+/**
+ * The fields `toRequestBody` translates, for each kind of object in a
+ * request; any other field set there cannot be served. `cache_control` is
+ * Anthropic's own, passed on where Anthropic takes it.
+ */
+const known = {
+  request: new Set([
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "user",
+    "stream",
+    // Anthropic reports usage on every stream: asking for it changes nothing.
+    "stream_options",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort"
+  ]),
+  // `reasoning_content` is carried by `thinking_blocks`, which go back as they came.
+  message: new Set(["role", "content", "tool_calls", "tool_call_id", "thinking_blocks", "reasoning_content"]),
+  textPart: new Set(["type", "text", "cache_control"]),
+  imagePart: new Set(["type", "image_url", "cache_control"]),
+  imageUrl: new Set(["url", "detail"]),
+  tool: new Set(["type", "function", "cache_control"]),
+  function: new Set(["name", "description", "parameters", "strict"]),
+  toolChoice: new Set(["type", "function"]),
+  toolChoiceFunction: new Set(["name"]),
+  toolCall: new Set(["id", "type", "function"]),
+  toolCallFunction: new Set(["name", "arguments"]),
+  responseFormat: new Set(["type", "json_schema"]),
+  jsonSchema: new Set(["name", "description", "schema", "strict"]),
+  streamOptions: new Set(["include_usage"])
+} as const
 
 /**
- * Whether a value asks for nothing: unset, `null`, an empty list, or a
- * default that needs no translation (`n: 1`, `logprobs: false`,
- * `refusal: null`, `parallel_tool_calls: true`), as an OpenAI answer's
- * message, put back in the history, carries them.
+ * Whether a value asks for nothing: unset, `null`, an empty list or object,
+ * `false`, or a default that needs no translation (`n: 1`,
+ * `parallel_tool_calls: true`, `service_tier: "auto"`), as an OpenAI
+ * answer's message, put back in the history, carries them.
  */
 const asksNothing = (key: string, value: unknown): boolean =>
   value === undefined ||
   value === null ||
+  value === false ||
   (Array.isArray(value) && value.length === 0) ||
+  (typeof value === "object" && Object.keys(value).length === 0) ||
   (key === "n" && value === 1) ||
-  (key === "logprobs" && value === false) ||
-  (key === "parallel_tool_calls" && value === true)
+  (key === "parallel_tool_calls" && value === true) ||
+  (key === "service_tier" && (value === "auto" || value === "default"))
+
+/** Adds to `fields` the path of each field of `value` outside `names` that asks for something. */
+const unknownFields = (value: object, names: ReadonlySet<string>, at: string, fields: Array<string>): void => {
+  for (const [key, field] of Object.entries(value)) {
+    if (!names.has(key) && !asksNothing(key, field)) fields.push(ChatCompletion.fieldPath(at, key))
+  }
+}
+
+/**
+ * A JSON Schema as Anthropic's `input_schema` takes it: an object schema.
+ * An empty or untyped schema becomes one; `undefined` for any other type.
+ */
+const objectSchema = (schema: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> | undefined => {
+  if (schema === undefined || Object.keys(schema).length === 0) return { type: "object", properties: {} }
+  if (schema["type"] === undefined) return { type: "object", ...schema }
+  return schema["type"] === "object" ? { ...schema } : undefined
+}
 
 /** A data URL's media type and base64 data, if it is one. */
 const dataUrl = (url: string): { readonly mediaType: string; readonly data: string } | undefined => {
@@ -118,7 +147,8 @@ const jsonTool = (
   return {
     name,
     ...(description === undefined ? {} : { description }),
-    schema: schema ?? { type: "object" }
+    // A schema that is not an object's was refused by unsupportedFields.
+    schema: objectSchema(schema) ?? { type: "object" }
   }
 }
 
@@ -134,10 +164,11 @@ const thinkingBudget = (request: ChatCompletion.ChatCompletionRequest): number |
  * Each path names the smallest part whose removal makes the request
  * servable, so that `drop_unsupported_params` can drop exactly it. Not
  * servable: `n` > 1, `logprobs`, `temperature` > 1, `seed`, penalties,
- * `metadata`, any unknown field; strict schemas (Anthropic cannot enforce
- * them); tools other than functions; a JSON response together with tools;
- * images other than http(s) URLs and base64 JPEG/PNG/GIF/WebP, or with a
- * `detail`; content parts other than text and images; message `name`s;
+ * `metadata`, and any field without a translation, at any depth; strict
+ * schemas (Anthropic cannot enforce them); tools other than functions, and
+ * schemas that do not describe an object; a JSON response together with
+ * tools; images other than http(s) URLs and base64 JPEG/PNG/GIF/WebP, or with
+ * a `detail`; content parts other than text and images; message `name`s;
  * `function` messages; `reasoning_effort` with a forced tool, a
  * `temperature` other than 1, a `top_p`, or a `max_tokens` within its budget.
  *
@@ -145,69 +176,90 @@ const thinkingBudget = (request: ChatCompletion.ChatCompletionRequest): number |
  * @category mapping
  */
 export const unsupportedFields = (request: ChatCompletion.ChatCompletionRequest): ReadonlyArray<string> => {
-  const fields: Array<string> = Object.entries(request)
-    .filter(([key, value]) => !translated.has(key) && !asksNothing(key, value))
-    .map(([key]) => key)
+  const fields: Array<string> = []
+  unknownFields(request, known.request, "", fields)
   const temperature = request.temperature ?? undefined
   if (temperature !== undefined && temperature > 1) fields.push("temperature")
+  if (request.stream_options) unknownFields(request.stream_options, known.streamOptions, "stream_options", fields)
   request.tools?.forEach((tool, i) => {
-    if (!("function" in tool)) fields.push(`tools[${i}]`)
-    else if (tool.function.strict === true) fields.push(`tools[${i}].function.strict`)
+    const at = `tools[${i}]`
+    if (!("function" in tool)) return void fields.push(at)
+    unknownFields(tool, known.tool, at, fields)
+    unknownFields(tool.function, known.function, `${at}.function`, fields)
+    if (objectSchema(tool.function.parameters) === undefined) fields.push(`${at}.function.parameters`)
+    if (tool.function.strict === true) fields.push(`${at}.function.strict`)
   })
   const choice = request.tool_choice
-  if (typeof choice === "object" && !("function" in choice)) fields.push("tool_choice")
+  if (typeof choice === "object") {
+    if (!("function" in choice)) fields.push("tool_choice")
+    else {
+      unknownFields(choice, known.toolChoice, "tool_choice", fields)
+      unknownFields(choice.function, known.toolChoiceFunction, "tool_choice.function", fields)
+    }
+  }
   const format = request.response_format
-  if (format !== undefined && format.type !== "text") {
-    if (format.type !== "json_object" && !("json_schema" in format)) fields.push("response_format")
-    else if ((request.tools?.length ?? 0) > 0) fields.push("response_format")
-    else if ("json_schema" in format) {
-      const { schema, strict } = format.json_schema
-      if (schema !== undefined && schema["type"] !== "object") fields.push("response_format.json_schema.schema")
-      if (strict === true) fields.push("response_format.json_schema.strict")
+  if (format !== undefined) {
+    unknownFields(format, known.responseFormat, "response_format", fields)
+    if (format.type !== "text" && format.type !== "json_object" && !("json_schema" in format)) {
+      fields.push("response_format")
+    } else if (format.type !== "text" && (request.tools?.length ?? 0) > 0) {
+      fields.push("response_format")
+    } else if ("json_schema" in format) {
+      unknownFields(format.json_schema, known.jsonSchema, "response_format.json_schema", fields)
+      if (objectSchema(format.json_schema.schema) === undefined) fields.push("response_format.json_schema.schema")
+      if (format.json_schema.strict === true) fields.push("response_format.json_schema.strict")
     }
   }
-  if (request.reasoning_effort !== undefined && request.reasoning_effort !== null) {
-    const budget = thinkingBudget(request)
-    const maxTokens = request.max_tokens ?? request.max_completion_tokens ?? undefined
-    const forced =
-      choice === "required" || (typeof choice === "object" && "function" in choice) || jsonTool(request) !== undefined
-    const sampling = (temperature !== undefined && temperature !== 1) || (request.top_p ?? undefined) !== undefined
-    if (
-      request.reasoning_effort !== "none" &&
-      (budget === undefined || forced || sampling || (maxTokens !== undefined && maxTokens <= budget))
-    ) {
-      fields.push("reasoning_effort")
-    }
-  }
-  request.messages.forEach((message, i) => {
-    const at = `messages[${i}]`
-    if (message.role === "function") {
-      fields.push(at)
-      return
-    }
-    for (const [key, value] of Object.entries(message)) {
-      if (!translatedInMessage.has(key) && !asksNothing(key, value)) fields.push(`${at}.${key}`)
-    }
-    message.tool_calls?.forEach((call, k) => {
-      if (call.type !== "function") fields.push(`${at}.tool_calls[${k}]`)
-    })
-    if (!Array.isArray(message.content)) return
-    message.content.forEach((part, j) => {
-      const partAt = `${at}.content[${j}]`
-      if (part.type === "text") return
-      if (part.type !== "image_url" || message.role !== "user" || !("image_url" in part)) {
-        fields.push(partAt)
-        return
-      }
-      const data = dataUrl(part.image_url.url)
-      if (data === undefined ? !/^https?:\/\//i.test(part.image_url.url) : !imageTypes.has(data.mediaType)) {
-        fields.push(partAt)
-      } else if (part.image_url.detail !== undefined && part.image_url.detail !== "auto") {
-        fields.push(`${partAt}.image_url.detail`)
-      }
-    })
-  })
+  if (thinkingConflicts(request, new Set(fields))) fields.push("reasoning_effort")
+  request.messages.forEach((message, i) => messageFields(message, `messages[${i}]`, fields))
   return fields
+}
+
+/**
+ * Whether `reasoning_effort` cannot be served along with the rest of the
+ * request, once the fields already `reported` are dropped: an unknown
+ * effort, or thinking with what Anthropic refuses with it (a forced tool, a
+ * `temperature` other than 1, a `top_p`, a `max_tokens` within the budget).
+ */
+const thinkingConflicts = (request: ChatCompletion.ChatCompletionRequest, reported: ReadonlySet<string>): boolean => {
+  const effort = request.reasoning_effort
+  if (effort === undefined || effort === null || effort === "none") return false
+  const budget = thinkingBudget(request)
+  if (budget === undefined) return true
+  const choice = request.tool_choice
+  const json = !reported.has("response_format") && jsonTool(request) !== undefined
+  const forced = choice === "required" || (typeof choice === "object" && "function" in choice) || json
+  const temperature = reported.has("temperature") ? undefined : (request.temperature ?? undefined)
+  const sampling = (temperature !== undefined && temperature !== 1) || (request.top_p ?? undefined) !== undefined
+  const maxTokens = request.max_tokens ?? request.max_completion_tokens ?? undefined
+  return forced || sampling || (maxTokens !== undefined && maxTokens <= budget)
+}
+
+/** Adds to `fields` what one message has that cannot be translated. */
+const messageFields = (message: ChatCompletion.Message, at: string, fields: Array<string>): void => {
+  if (message.role === "function") return void fields.push(at)
+  unknownFields(message, known.message, at, fields)
+  message.tool_calls?.forEach((call, k) => {
+    const callAt = `${at}.tool_calls[${k}]`
+    if (call.type !== "function") return void fields.push(callAt)
+    unknownFields(call, known.toolCall, callAt, fields)
+    unknownFields(call.function, known.toolCallFunction, `${callAt}.function`, fields)
+  })
+  if (!Array.isArray(message.content)) return
+  message.content.forEach((part, j) => {
+    const partAt = `${at}.content[${j}]`
+    if (part.type === "text") return unknownFields(part, known.textPart, partAt, fields)
+    if (part.type !== "image_url" || message.role !== "user" || !("image_url" in part)) return void fields.push(partAt)
+    const data = dataUrl(part.image_url.url)
+    if (data === undefined ? !/^https?:\/\//i.test(part.image_url.url) : !imageTypes.has(data.mediaType)) {
+      return void fields.push(partAt)
+    }
+    unknownFields(part, known.imagePart, partAt, fields)
+    unknownFields(part.image_url, known.imageUrl, `${partAt}.image_url`, fields)
+    if (part.image_url.detail !== undefined && part.image_url.detail !== "auto") {
+      fields.push(`${partAt}.image_url.detail`)
+    }
+  })
 }
 
 /** One block of an Anthropic message's content. */
@@ -223,17 +275,23 @@ const textBlocks = (content: ChatCompletion.Content | null | undefined): Array<B
   if (content === null || content === undefined || content === "") return []
   if (typeof content === "string") return [{ type: "text", text: content }]
   return content.flatMap((part): Array<Block> => {
-    if (part.type === "text" && "text" in part) return [{ type: "text", text: part.text }]
+    if (part.type === "text" && "text" in part) return [{ type: "text", text: part.text, ...cacheControl(part) }]
     if (part.type === "image_url" && "image_url" in part) {
       const data = dataUrl(part.image_url.url)
       const source =
         data === undefined
           ? { type: "url", url: part.image_url.url }
           : { type: "base64", media_type: data.mediaType, data: data.data }
-      return [{ type: "image", source }]
+      return [{ type: "image", source, ...cacheControl(part) }]
     }
     return [] // never reached for a servable request (unsupportedFields names any other part)
   })
+}
+
+/** Anthropic's `cache_control` of a part or a tool, when the caller set one. */
+const cacheControl = (value: object): { readonly cache_control?: unknown } => {
+  const control = (value as { readonly cache_control?: unknown }).cache_control
+  return control === undefined || control === null ? {} : { cache_control: control }
 }
 
 /** A user or tool message's content in Anthropic's form: a plain string stays a string. */
@@ -307,12 +365,18 @@ const conversation = (messages: ReadonlyArray<ChatCompletion.Message>): Array<An
   })
 }
 
-const systemText = (content: ChatCompletion.Content | null | undefined): string =>
-  content === null || content === undefined
-    ? ""
-    : typeof content === "string"
-      ? content
-      : content.map((part) => (part.type === "text" && "text" in part ? part.text : "")).join("")
+/**
+ * `system` and `developer` messages as Anthropic's `system`: their texts
+ * joined with a blank line, or, when a part asks for `cache_control`, one
+ * text block per message part so that the marker stays where it was put.
+ */
+const systemPrompt = (messages: ReadonlyArray<ChatCompletion.Message>): string | Array<Block> | undefined => {
+  const system = messages.filter((m) => m.role === "system" || m.role === "developer")
+  if (system.length === 0) return undefined
+  const cached = system.some((m) => Array.isArray(m.content) && m.content.some((part) => "cache_control" in part))
+  if (cached) return system.flatMap((m) => textBlocks(m.content))
+  return system.map((m) => ChatCompletion.contentText(m.content)).join("\n\n")
+}
 
 /**
  * The `tool_choice` for the request: OpenAI's `auto` / `required` / `none` /
@@ -342,9 +406,7 @@ const toolChoice = (request: ChatCompletion.ChatCompletionRequest, json: string 
  * @category mapping
  */
 export const toRequestBody = (model: string, request: ChatCompletion.ChatCompletionRequest) => {
-  const system = request.messages
-    .filter((m) => m.role === "system" || m.role === "developer")
-    .map((m) => systemText(m.content))
+  const system = systemPrompt(request.messages)
   const stop = request.stop ?? undefined
   const json = jsonTool(request)
   const tools = [
@@ -354,7 +416,8 @@ export const toRequestBody = (model: string, request: ChatCompletion.ChatComplet
             {
               name: tool.function.name,
               ...(tool.function.description === undefined ? {} : { description: tool.function.description }),
-              input_schema: tool.function.parameters ?? { type: "object", properties: {} }
+              input_schema: objectSchema(tool.function.parameters),
+              ...cacheControl(tool)
             }
           ]
         : []
@@ -376,7 +439,7 @@ export const toRequestBody = (model: string, request: ChatCompletion.ChatComplet
     model,
     max_tokens: maxTokens ?? defaultMaxTokens + (budget ?? 0),
     messages: conversation(request.messages),
-    ...(system.length === 0 ? {} : { system: system.join("\n\n") }),
+    ...(system === undefined ? {} : { system }),
     ...(tools.length === 0 ? {} : { tools }),
     ...(choice === undefined ? {} : { tool_choice: choice }),
     ...(budget === undefined ? {} : { thinking: { type: "enabled", budget_tokens: budget } }),

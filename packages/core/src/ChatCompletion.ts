@@ -268,9 +268,22 @@ export const withoutFields = (request: ChatCompletionRequest, paths: ReadonlyArr
   return parsed.reduce<unknown>((value, segments) => removeAt(value, segments), request) as ChatCompletionRequest
 }
 
-/** `messages[2].content[1]` as `["messages", 2, "content", 1]`. */
+/**
+ * The path of field `key` of the value at `path`, as `Provider.unsupported`
+ * names it: `messages[0].name`, or `messages[0]["odd.key"]` for a key that
+ * is not an identifier, so that `withoutFields` finds it.
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const fieldPath = (path: string, key: string): string =>
+  /^[A-Za-z_$][\w$]*$/.test(key) ? (path === "" ? key : `${path}.${key}`) : `${path}[${JSON.stringify(key)}]`
+
+/** `messages[2].content[1]` as `["messages", 2, "content", 1]`; `a["b.c"]` as `["a", "b.c"]`. */
 const pathSegments = (path: string): ReadonlyArray<string | number> =>
-  Array.from(path.matchAll(/\[(\d+)\]|([^.[\]]+)/g), (match) => (match[1] === undefined ? match[2]! : Number(match[1])))
+  Array.from(path.matchAll(/\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|([^.[\]]+)/g), (match) =>
+    match[1] !== undefined ? Number(match[1]) : match[2] !== undefined ? (JSON.parse(match[2]) as string) : match[3]!
+  )
 
 /** Orders paths so that, where they differ at an index, the larger index comes first. */
 const comparePaths = (a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): number => {

@@ -184,6 +184,14 @@ describe("ChatCompletion.withoutFields", () => {
     assert.deepStrictEqual(request, before)
   })
 
+  it("finds a key that is not an identifier by the path fieldPath gives it", () => {
+    const odd = { ...request, "extra.option": 1, messages: [{ role: "user", content: "a", 'we"ird[0]': 2 }] }
+    const paths = [ChatCompletion.fieldPath("", "extra.option"), ChatCompletion.fieldPath("messages[0]", 'we"ird[0]')]
+    assert.deepStrictEqual(paths, ['["extra.option"]', 'messages[0]["we\\"ird[0]"]'])
+    const trimmed = ChatCompletion.withoutFields(odd as ChatCompletion.ChatCompletionRequest, paths)
+    assert.deepStrictEqual(trimmed, { ...request, messages: [{ role: "user", content: "a" }] })
+  })
+
   it("takes a whole message out", () => {
     const trimmed = ChatCompletion.withoutFields(request, ["messages[0]"])
     assert.deepStrictEqual(trimmed.messages, [{ role: "assistant", content: "b", name: "bot" }])
