@@ -467,11 +467,15 @@ export const Choice = Schema.Struct({
   index: Schema.Number,
   message: Schema.Struct({
     role: Schema.Literal("assistant"),
+    // Exact optional fields and mutable lists, as the `openai` package types a history's messages: an answer's
+    // message can be pushed onto one, under `exactOptionalPropertyTypes` too.
     content: Schema.NullOr(Schema.String),
-    refusal: Schema.optional(Schema.NullOr(Schema.String)),
-    tool_calls: Schema.optional(Schema.Array(Schema.Union(ToolCall, CustomToolCall))),
-    reasoning_content: Schema.optional(Schema.NullOr(Schema.String)),
-    thinking_blocks: Schema.optional(Schema.Array(ThinkingBlock))
+    refusal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    tool_calls: Schema.optionalWith(Schema.mutable(Schema.Array(Schema.Union(ToolCall, CustomToolCall))), {
+      exact: true
+    }),
+    reasoning_content: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    thinking_blocks: Schema.optionalWith(Schema.mutable(Schema.Array(ThinkingBlock)), { exact: true })
   }),
   finish_reason: FinishReason,
   logprobs: Schema.optional(Schema.Unknown)
