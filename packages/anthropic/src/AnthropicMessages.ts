@@ -181,14 +181,17 @@ export const unsupportedFields = (request: ChatCompletion.ChatCompletionRequest)
   const temperature = request.temperature ?? undefined
   if (temperature !== undefined && temperature > 1) fields.push("temperature")
   if (request.stream_options) unknownFields(request.stream_options, known.streamOptions, "stream_options", fields)
-  request.tools?.forEach((tool, i) => {
+  for (const [i, tool] of (request.tools ?? []).entries()) {
     const at = `tools[${i}]`
-    if (!("function" in tool)) return void fields.push(at)
+    if (!("function" in tool)) {
+      fields.push(at)
+      continue
+    }
     unknownFields(tool, known.tool, at, fields)
     unknownFields(tool.function, known.function, `${at}.function`, fields)
     if (objectSchema(tool.function.parameters) === undefined) fields.push(`${at}.function.parameters`)
     if (tool.function.strict === true) fields.push(`${at}.function.strict`)
-  })
+  }
   const choice = request.tool_choice
   if (typeof choice === "object") {
     if (!("function" in choice)) fields.push("tool_choice")
@@ -211,7 +214,7 @@ export const unsupportedFields = (request: ChatCompletion.ChatCompletionRequest)
     }
   }
   if (thinkingConflicts(request, new Set(fields))) fields.push("reasoning_effort")
-  request.messages.forEach((message, i) => messageFields(message, `messages[${i}]`, fields))
+  for (const [i, message] of request.messages.entries()) messageFields(message, `messages[${i}]`, fields)
   return fields
 }
 
@@ -237,29 +240,42 @@ const thinkingConflicts = (request: ChatCompletion.ChatCompletionRequest, report
 
 /** Adds to `fields` what one message has that cannot be translated. */
 const messageFields = (message: ChatCompletion.Message, at: string, fields: Array<string>): void => {
-  if (message.role === "function") return void fields.push(at)
+  if (message.role === "function") {
+    fields.push(at)
+    return
+  }
   unknownFields(message, known.message, at, fields)
-  message.tool_calls?.forEach((call, k) => {
+  for (const [k, call] of (message.tool_calls ?? []).entries()) {
     const callAt = `${at}.tool_calls[${k}]`
-    if (call.type !== "function") return void fields.push(callAt)
-    unknownFields(call, known.toolCall, callAt, fields)
-    unknownFields(call.function, known.toolCallFunction, `${callAt}.function`, fields)
-  })
-  if (!Array.isArray(message.content)) return
-  message.content.forEach((part, j) => {
-    const partAt = `${at}.content[${j}]`
-    if (part.type === "text") return unknownFields(part, known.textPart, partAt, fields)
-    if (part.type !== "image_url" || message.role !== "user" || !("image_url" in part)) return void fields.push(partAt)
-    const data = dataUrl(part.image_url.url)
-    if (data === undefined ? !/^https?:\/\//i.test(part.image_url.url) : !imageTypes.has(data.mediaType)) {
-      return void fields.push(partAt)
+    if (call.type !== "function") fields.push(callAt)
+    else {
+      unknownFields(call, known.toolCall, callAt, fields)
+      unknownFields(call.function, known.toolCallFunction, `${callAt}.function`, fields)
     }
-    unknownFields(part, known.imagePart, partAt, fields)
-    unknownFields(part.image_url, known.imageUrl, `${partAt}.image_url`, fields)
-    if (part.image_url.detail !== undefined && part.image_url.detail !== "auto") {
-      fields.push(`${partAt}.image_url.detail`)
-    }
-  })
+  }
+  if (Array.isArray(message.content)) {
+    for (const [j, part] of message.content.entries()) partFields(part, message.role, `${at}.content[${j}]`, fields)
+  }
+}
+
+/** Adds to `fields` what one content part of a `role` message has that cannot be translated. */
+const partFields = (part: ChatCompletion.Content[number] & object, role: string, at: string, fields: Array<string>) => {
+  if (part.type === "text") {
+    unknownFields(part, known.textPart, at, fields)
+    return
+  }
+  if (part.type !== "image_url" || role !== "user" || !("image_url" in part)) {
+    fields.push(at)
+    return
+  }
+  const data = dataUrl(part.image_url.url)
+  if (data === undefined ? !/^https?:\/\//i.test(part.image_url.url) : !imageTypes.has(data.mediaType)) {
+    fields.push(at)
+    return
+  }
+  unknownFields(part, known.imagePart, at, fields)
+  unknownFields(part.image_url, known.imageUrl, `${at}.image_url`, fields)
+  if (part.image_url.detail !== undefined && part.image_url.detail !== "auto") fields.push(`${at}.image_url.detail`)
 }
 
 /** One block of an Anthropic message's content. */

@@ -121,14 +121,19 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
         if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
         const body = { ...AnthropicMessages.toRequestBody(model.name, request), stream: true }
         const jsonTool = AnthropicMessages.jsonToolName(request)
-        return ProviderReply.stream(post(quiet, body), {
-          model: model.id,
-          errorOf,
-          rateLimitResetOf: AnthropicRateLimit.resetOf,
-          parser: () => AnthropicStream.eventParser(model, jsonTool),
-          maxBytes: options.maxResponseBytes,
-          apiKey: apiKey.right
-        })
+        // `created` is when the stream started, on the Effect clock (Anthropic's events carry no time).
+        return Stream.unwrap(
+          Effect.map(Clock.currentTimeMillis, (now) =>
+            ProviderReply.stream(post(quiet, body), {
+              model: model.id,
+              errorOf,
+              rateLimitResetOf: AnthropicRateLimit.resetOf,
+              parser: () => AnthropicStream.eventParser(model, { jsonTool, created: Math.floor(now / 1000) }),
+              maxBytes: options.maxResponseBytes,
+              apiKey: apiKey.right
+            })
+          )
+        )
       }
     }
   })

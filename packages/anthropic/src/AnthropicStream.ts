@@ -11,7 +11,7 @@
  * import { AnthropicStream } from "@ironlabsai/anthropic"
  *
  * const model = ModelId.parse("anthropic/claude-3-5-haiku-20241022")!
- * const parse = AnthropicStream.eventParser(model)
+ * const parse = AnthropicStream.eventParser(model, { created: Math.floor(Date.now() / 1000) })
  * const chunks = parse({
  *   event: "content_block_delta",
  *   data: '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}'
@@ -25,6 +25,12 @@ import { Either, Option, Schema } from "effect"
 import * as AnthropicMessages from "./AnthropicMessages.js"
 
 /**
+ * A stream event's usage: the counts (any may be missing or `null`, not
+ * counted there) beside other details (`service_tier`, `server_tool_use`).
+ */
+const UsageCounts = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
  * The events of Anthropic's stream that carry something; `ping` and unknown
  * events carry nothing for a chunk.
  */
@@ -34,7 +40,7 @@ const StreamEvent = Schema.Union(
     message: Schema.Struct({
       id: Schema.String,
       model: Schema.optional(Schema.String),
-      usage: Schema.partialWith(AnthropicMessages.MessageUsage, { exact: true })
+      usage: UsageCounts
     })
   }),
   Schema.Struct({
@@ -63,7 +69,7 @@ const StreamEvent = Schema.Union(
     type: Schema.Literal("message_delta"),
     delta: Schema.Struct({ stop_reason: Schema.NullOr(Schema.String) }),
     // The final counts; newer API versions repeat the input counts here.
-    usage: Schema.partialWith(AnthropicMessages.MessageUsage, { exact: true })
+    usage: UsageCounts
   }),
   Schema.Struct({ type: Schema.Literal("message_stop") }),
   Schema.Struct({
@@ -99,17 +105,30 @@ type Delta = ChatCompletion.ChatCompletionChunk["choices"][number]["delta"]
  * gives the role, blocks their deltas, `message_delta` the finish reason and
  * the usage, `message_stop` ends the stream, and an `error` event is
  * classified by its type. With `jsonTool`, that tool's input streams as the
- * content (a JSON response).
+ * content (a JSON response). Usage counts a later event sends as `null` (or
+ * leaves out) keep the value an earlier one gave.
  *
  * @since 0.3.0
  * @category mapping
  */
-export const eventParser = (model: ModelId.ModelId, jsonTool?: string | undefined): ProviderReply.EventParser => {
+export const eventParser = (
+  model: ModelId.ModelId,
+  options: {
+    /** The tool a JSON response is forced through: its input streams as the content. */
+    readonly jsonTool?: string | undefined
+    /** The chunks' `created`, in epoch seconds: when the stream started, on the Effect clock. */
+    readonly created: number
+  }
+): ProviderReply.EventParser => {
+  const { jsonTool, created } = options
   let id = ""
-  let usage: typeof AnthropicMessages.MessageUsage.Type = { input_tokens: 0, output_tokens: 0 }
+  const usage: Record<string, number> = { input_tokens: 0, output_tokens: 0 }
+  /** Takes the counts an event gives; a count it leaves out or sends as `null` keeps its last value. */
+  const count = (counts: Readonly<Record<string, unknown>>) => {
+    for (const [key, value] of Object.entries(counts)) if (typeof value === "number") usage[key] = value
+  }
   let tools = 0
   const blocks = new Map<number, OpenBlock>()
-  const created = Math.floor(Date.now() / 1000)
   const chunk = (
     delta: Delta,
     finish: ChatCompletion.FinishReason | null = null,
@@ -140,7 +159,7 @@ export const eventParser = (model: ModelId.ModelId, jsonTool?: string | undefine
     switch (data.type) {
       case "message_start":
         id = data.message.id
-        usage = { ...usage, ...data.message.usage }
+        count(data.message.usage)
         return [chunk({ role: "assistant", content: "" })]
       case "content_block_start": {
         const block = data.content_block
@@ -197,10 +216,10 @@ export const eventParser = (model: ModelId.ModelId, jsonTool?: string | undefine
         return []
       }
       case "message_delta": {
-        usage = { ...usage, ...data.usage }
+        count(data.usage)
         const stop = data.delta.stop_reason
         const finish = jsonTool !== undefined && stop === "tool_use" ? "stop" : AnthropicMessages.finishReason(stop)
-        return [chunk({}, finish, AnthropicMessages.toUsage(usage))]
+        return [chunk({}, finish, AnthropicMessages.toUsage({ input_tokens: 0, output_tokens: 0, ...usage }))]
       }
       case "message_stop":
         return ProviderReply.Done

@@ -184,7 +184,12 @@ layer(Layer.merge(Simulator.layer(), HttpLive), { excludeTestServices: true })("
               logprobs: null
             }
           ],
-          usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10, prompt_tokens_details: { cached_tokens: 0 } }
+          usage: {
+            prompt_tokens: 7,
+            completion_tokens: 3,
+            total_tokens: 10,
+            prompt_tokens_details: { cached_tokens: 0 }
+          }
         })
       })
     )

@@ -52,9 +52,12 @@ const messageDelta = (stop_reason: string | null, usage: Readonly<Record<string,
 const messageStop = ev({ type: "message_stop" })
 const ping = ev({ type: "ping" })
 
+/** When the stream started, as the provider reads it from the Effect clock. */
+const CREATED = 1_750_000_000
+
 /** What the parser gives for each event, in order; `created` is read from the first chunk. */
 const run = (events: ReadonlyArray<{ readonly event?: string; readonly data: string }>, jsonTool?: string) => {
-  const parse = AnthropicStream.eventParser(MODEL, jsonTool)
+  const parse = AnthropicStream.eventParser(MODEL, { jsonTool, created: CREATED })
   const results: Array<Result> = events.map((event) => parse(event))
   const first = results.find((result): result is ReadonlyArray<ChatCompletion.ChatCompletionChunk> =>
     Array.isArray(result)
@@ -115,7 +118,7 @@ describe("eventParser", () => {
       [chunk({}, "stop", usage(12, 15))],
       ProviderReply.Done
     ])
-    assert.isTrue(created > 0)
+    assert.strictEqual(created, CREATED)
   })
 
   it("gives a text block's opening text as content, and nothing for an empty text delta", () => {
@@ -433,6 +436,33 @@ describe("eventParser", () => {
 
   it("ends at message_stop with Done", () => {
     assert.deepStrictEqual(run([messageStart(), messageStop]).results[1], ProviderReply.Done)
-    assert.strictEqual(AnthropicStream.eventParser(MODEL)(messageStop), ProviderReply.Done)
+    assert.strictEqual(AnthropicStream.eventParser(MODEL, { created: CREATED })(messageStop), ProviderReply.Done)
+  })
+})
+
+describe("usage counts a later event sends as null or leaves out", () => {
+  it("keep the values message_start gave", () => {
+    const start = ev({
+      type: "message_start",
+      message: {
+        id: "msg_1",
+        type: "message",
+        role: "assistant",
+        content: [],
+        usage: { input_tokens: 15, cache_read_input_tokens: 100, cache_creation_input_tokens: 0, output_tokens: 1 }
+      }
+    })
+    const delta = ev({
+      type: "message_delta",
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { input_tokens: null, cache_read_input_tokens: null, output_tokens: 9 }
+    })
+    const [, last] = run([start, delta]).results as ReadonlyArray<ReadonlyArray<ChatCompletion.ChatCompletionChunk>>
+    assert.deepStrictEqual(last?.[0]?.usage, {
+      prompt_tokens: 115,
+      completion_tokens: 9,
+      total_tokens: 124,
+      prompt_tokens_details: { cached_tokens: 100 }
+    })
   })
 })

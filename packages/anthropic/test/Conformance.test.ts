@@ -4,6 +4,8 @@
  * `UndiciHttpClient`, the platform's `FetchHttpClient` and
  * `NodeHttpClient.layerUndici`. What is Anthropic's own (the translation of
  * requests, replies, stop reasons, usage and events) is tested in the other files.
+ * The golden fixtures in `golden/` pin down whole exchanges of the Anthropic wire,
+ * both ways, streamed and not.
  */
 import { FetchHttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -20,6 +22,7 @@ Conformance.run(
     baseUrlOf: (simulator) => simulator.anthropicBaseUrl,
     routedModel: "anthropic/claude-3-5-haiku-20241022",
     wireModel: "claude-3-5-haiku-20241022",
+    golden: Conformance.readGolden(new URL("golden/", import.meta.url)),
     rateLimitHeaders: {
       // The tokens limits are the ones spent: their reset, 42.5 s after now, not the requests' minute.
       at: (now) => {

@@ -97,7 +97,13 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
       },
       stream: ({ model, request }) => {
         if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
-        const body = { ...request, model: model.name, stream: true, stream_options: { include_usage: true } }
+        // Usage is always asked for (the router counts it); the caller's other stream options go as they are.
+        const body = {
+          ...request,
+          model: model.name,
+          stream: true,
+          stream_options: { ...request.stream_options, include_usage: true }
+        }
         return ProviderReply.stream(post(quiet, body), {
           model: model.id,
           errorOf,

@@ -4,6 +4,8 @@
  * `UndiciHttpClient`, the platform's `FetchHttpClient` and
  * `NodeHttpClient.layerUndici`. What is OpenAI's own (request and response
  * mapping, the body passed through, the chunks) is tested in the other files.
+ * The golden fixtures in `golden/` pin down whole exchanges of the OpenAI wire,
+ * both ways, streamed and not.
  */
 import { FetchHttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -20,6 +22,7 @@ Conformance.run(
     baseUrlOf: (simulator) => simulator.openaiBaseUrl,
     routedModel: "openai/gpt-4o",
     wireModel: "gpt-4o",
+    golden: Conformance.readGolden(new URL("golden/", import.meta.url)),
     rateLimitHeaders: {
       // The requests limit is the one spent: its reset, 90.5 s, not the tokens' 6 min.
       at: () => ({

@@ -7,7 +7,10 @@
  * secrets (the key never shows, even when the provider echoes it), cancellation
  * (an interrupted call closes its request), transport errors, malformed
  * bodies, and stream faults (breaks, stalls, error events, streams that end
- * without their end event or never close).
+ * without their end event or never close). A wire may add golden fixtures
+ * (`Wire.golden`, read from files by `readGolden`): exchanges recorded both
+ * ways, the exact body sent for a request and the exact result returned for a
+ * raw reply, streamed and not.
  *
  * The suite registers its tests with the `layer` of `@effect/vitest` you pass
  * in: this module only imports its types, so importing `@ironlabsai/testing`
@@ -29,6 +32,8 @@
  *     baseUrlOf: (simulator) => simulator.openaiBaseUrl,
  *     routedModel: "openai/gpt-4o",
  *     wireModel: "gpt-4o",
+ *     // Optional: exchanges pinned down both ways, from `golden/*.json` beside the test file.
+ *     golden: Conformance.readGolden(new URL("golden/", import.meta.url)),
  *     rateLimitHeaders: {
  *       at: () => ({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s" }),
  *       reset: "90500 millis"
@@ -40,6 +45,9 @@
  * @since 0.2.0
  */
 import * as Assert from "node:assert/strict"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Url from "node:url"
 import * as Util from "node:util"
 import type { HttpClient } from "@effect/platform"
 import type * as EffectVitest from "@effect/vitest"
@@ -47,6 +55,7 @@ import { ChatCompletion, Deadline, ModelId, type Provider, ProviderError } from 
 import {
   Cause,
   Chunk,
+  Clock,
   Duration,
   Effect,
   Either,
@@ -54,6 +63,7 @@ import {
   Fiber,
   Layer,
   Redacted,
+  Schema,
   Stream,
   TestClock,
   TestContext
@@ -107,6 +117,148 @@ export interface Wire {
   /** The same model as the wire sends it, which the simulator scripts by: `"gpt-4o"`. */
   readonly wireModel: string
   readonly rateLimitHeaders: RateLimitHeaders
+  /** Exchanges the wire must reproduce exactly, both ways (see `Golden`, `readGolden`). */
+  readonly golden?: ReadonlyArray<Golden> | undefined
+}
+
+/**
+ * A JSON object a golden fixture expects as a result: a `ChatCompletion` or
+ * a `ChatCompletionChunk`, every field the result must have, and no other.
+ * `created` is compared when given; left out, the result's must be the time
+ * of the call in whole seconds (the same on every chunk of a stream), as a
+ * wire that stamps its own answers sets it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface GoldenResult {
+  readonly created?: number | undefined
+  readonly [field: string]: unknown
+}
+
+/**
+ * One exchange of a wire, recorded both ways: the request a caller makes, the
+ * exact body the wire must send for it, the raw reply the provider answers
+ * with, and the exact result the wire must return for that reply. The suite
+ * checks the request is servable (`Provider.unsupported` names nothing), that
+ * the body the simulator records is `sent` (compared as JSON values, so the
+ * order of keys does not count), and that the result is `completion` (a
+ * call) or `chunks` (a stream, in order).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Golden = GoldenCall | GoldenStream
+
+/**
+ * What every golden fixture has.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface GoldenExchange {
+  /** Names the test: `"parallel tool calls"`. */
+  readonly name: string
+  /** The routed model id called (`"anthropic/claude-sonnet-4-20250514"`); by default the wire's `routedModel`. */
+  readonly model?: string | undefined
+  /** The caller's request, as the router hands it to the provider: no `model`, `stream: true` for a stream. */
+  readonly request: ChatCompletion.ChatCompletionRequest
+  /** The JSON body the wire must send, `model` included. */
+  readonly sent: unknown
+  /** The provider's raw reply body, sent verbatim: JSON text, or for a stream the event-stream text. */
+  readonly reply: string
+}
+
+/**
+ * A golden fixture of a call (`Provider.complete`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface GoldenCall extends GoldenExchange {
+  readonly stream: false
+  /** The `ChatCompletion` the provider returns. */
+  readonly completion: GoldenResult
+}
+
+/**
+ * A golden fixture of a stream (`Provider.stream`); the reply is sent as
+ * `text/event-stream`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface GoldenStream extends GoldenExchange {
+  readonly stream: true
+  /** Every `ChatCompletionChunk` the provider emits, in order, until the stream ends cleanly. */
+  readonly chunks: ReadonlyArray<GoldenResult>
+}
+
+/** A golden fixture's file, before its request is decoded and its reply read. */
+const GoldenFile = Schema.Union(
+  Schema.Struct({
+    name: Schema.String,
+    model: Schema.optional(Schema.String),
+    stream: Schema.Literal(false),
+    request: Schema.Unknown,
+    sent: Schema.Unknown,
+    completion: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  }),
+  Schema.Struct({
+    name: Schema.String,
+    model: Schema.optional(Schema.String),
+    stream: Schema.Literal(true),
+    request: Schema.Unknown,
+    sent: Schema.Unknown,
+    chunks: Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  })
+)
+
+/**
+ * Reads the golden fixtures of a directory, in the order of their file
+ * names. A fixture is a JSON file `<case>.json` holding `name`, `stream`,
+ * `request`, `sent`, `completion` or `chunks`, and optionally `model` (see
+ * `Golden`); its reply is the raw body beside it, `<case>.reply.json` or
+ * `<case>.reply.sse`, so that an event stream reads as it goes over the
+ * wire. The request is decoded as a caller's is (`decodeRequest`). Throws,
+ * naming the file, when a fixture is not well formed: a test file's setup
+ * fails rather than run a partial suite.
+ *
+ * @example
+ * import * as Conformance from "@ironlabsai/testing/Conformance"
+ *
+ * const golden = Conformance.readGolden(new URL("golden/", import.meta.url))
+ *
+ * @since 0.3.0
+ * @category fixtures
+ */
+export const readGolden = (directory: string | URL): ReadonlyArray<Golden> => {
+  const dir = typeof directory === "string" ? directory : Url.fileURLToPath(directory)
+  const files = Fs.readdirSync(dir)
+    .filter((file) => file.endsWith(".json") && !file.endsWith(".reply.json"))
+    .sort()
+  return files.map((file): Golden => {
+    const fail = (problem: string): never => {
+      throw new Error(`golden fixture ${Path.join(dir, file)}: ${problem}`)
+    }
+    const base = file.slice(0, -".json".length)
+    const replies = [`${base}.reply.json`, `${base}.reply.sse`].filter((reply) => Fs.existsSync(Path.join(dir, reply)))
+    if (replies.length !== 1) fail(`needs exactly one reply file, ${base}.reply.json or ${base}.reply.sse`)
+    const replyFile = replies[0]!
+    let json: unknown
+    try {
+      json = JSON.parse(Fs.readFileSync(Path.join(dir, file), "utf8"))
+    } catch (error) {
+      return fail(`not JSON: ${String(error)}`)
+    }
+    const decoded = Schema.decodeUnknownEither(GoldenFile)(json, { onExcessProperty: "error" })
+    if (Either.isLeft(decoded)) return fail(String(decoded.left))
+    const { request: raw, ...fixture } = decoded.right
+    if (fixture.stream !== replyFile.endsWith(".sse")) fail("a stream's reply is a .sse file, a call's a .json file")
+    const request = ChatCompletion.decodeRequest(raw)
+    if (Either.isLeft(request)) return fail(request.left.message)
+    return { ...fixture, request: request.right, reply: Fs.readFileSync(Path.join(dir, replyFile), "utf8") }
+  })
 }
 
 /**
@@ -179,6 +331,10 @@ export const suite = (it: Tests, wire: Wire): void => {
   group("connection options", (it) => connection(it, t))
   group("streams", (it) => streams(it, t))
   group("stream faults", (it) => streamFaults(it, t))
+  if (wire.golden !== undefined && wire.golden.length > 0) {
+    const cases = wire.golden
+    group("golden fixtures", (it) => golden(it, t, cases))
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -1241,4 +1397,67 @@ const streamFaults = (it: Tests, t: Tools) => {
       Assert.equal(ProviderError.isRetryable(error), false)
     })
   )
+}
+
+const golden = (it: Tests, t: Tools, cases: ReadonlyArray<Golden>) => {
+  /**
+   * `actual` without its `created` when `expected` leaves it out, after
+   * checking it is the time of the call in whole seconds.
+   */
+  const normalised = (
+    actual: { readonly created: number },
+    expected: GoldenResult,
+    window: { readonly from: number; readonly to: number },
+    what: string
+  ): unknown => {
+    if ("created" in expected) return actual
+    const { created, ...rest } = actual
+    Assert.ok(
+      Number.isInteger(created) && created >= Math.floor(window.from / 1000) && created <= Math.floor(window.to / 1000),
+      `${what}: created ${created} is not the time of the call in seconds`
+    )
+    return rest
+  }
+
+  for (const fixture of cases) {
+    it.effect(`${fixture.name}: the body sent and the ${fixture.stream ? "chunks" : "completion"} returned`, () =>
+      Effect.gen(function* () {
+        const model = fixture.model === undefined ? t.model : ModelId.parse(fixture.model)
+        if (model === undefined) return yield* Effect.dieMessage(`not a provider/model id: ${fixture.model}`)
+        const { sim, provider } = yield* t.setup()
+        const call = { model, request: fixture.request }
+        Assert.deepStrictEqual(provider.unsupported?.(call) ?? [], [], "the fixture's request is servable")
+        sim.script(model.name, { body: fixture.reply, ...(fixture.stream ? { headers: eventStream } : {}) })
+        /** The result of `effect`, once the body it sent is checked, and the time it ran in. */
+        const exchange = <A>(effect: Effect.Effect<A, ProviderError.ProviderError>) =>
+          Effect.gen(function* () {
+            const from = yield* Clock.currentTimeMillis
+            const result = yield* Effect.either(effect)
+            const window = { from, to: yield* Clock.currentTimeMillis }
+            Assert.equal(sim.requests.length, 1, "one request")
+            Assert.deepStrictEqual(sim.requests[0]?.body, fixture.sent, "the body sent")
+            if (Either.isLeft(result)) {
+              return yield* Effect.dieMessage(
+                `the ${fixture.stream ? "stream" : "call"} failed: ${result.left.message}`
+              )
+            }
+            return { value: result.right, window }
+          })
+        if (!fixture.stream) {
+          const { value, window } = yield* exchange(provider.complete(call))
+          const completion = normalised(value, fixture.completion, window, "the completion")
+          Assert.deepStrictEqual(completion, fixture.completion, "the completion")
+          return
+        }
+        const { value, window } = yield* exchange(
+          Effect.map(Stream.runCollect(provider.stream(call)), Chunk.toReadonlyArray)
+        )
+        const chunks = value.map((chunk, i) => normalised(chunk, fixture.chunks[i] ?? {}, window, `chunk ${i}`))
+        Assert.deepStrictEqual(chunks, fixture.chunks, "the chunks")
+        if (fixture.chunks.every((chunk) => !("created" in chunk))) {
+          Assert.ok(new Set(value.map((chunk) => chunk.created)).size <= 1, "every chunk has the same created")
+        }
+      })
+    )
+  }
 }
