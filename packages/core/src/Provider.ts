@@ -58,11 +58,15 @@ export interface Provider {
    */
   readonly deadline?: Deadline.Strategy | undefined
   /**
-   * The fields of `request` this provider cannot serve for `model` (paths such
-   * as `seed` or `messages[2].content[1]`), or none. The router never sends
-   * such a request to it: the model is skipped, and the trace names the
-   * fields. A provider that translates a request must list here whatever it
-   * would otherwise drop: nothing a caller sends is dropped silently.
+   * The fields of `request` this provider cannot serve for `model`, or none.
+   * Each is a path (`seed`, `messages[2].content[1]`, `tools[0].function.strict`;
+   * `ChatCompletion.fieldPath` quotes a key that is not an identifier) to the
+   * smallest part whose removal makes the request servable. The router never
+   * sends such a request to it: the model is skipped, and the trace names the
+   * fields; with `drop_unsupported_params`, it gets the request without them
+   * (`ChatCompletion.withoutFields`) and the trace says what was dropped. A
+   * provider that translates a request must list here whatever it would
+   * otherwise leave out: nothing a caller sends is dropped silently.
    */
   readonly unsupported?: ((call: CallRequest) => ReadonlyArray<string>) | undefined
 }

@@ -36,6 +36,34 @@ describe("IronlabsClient: the request is checked before any model is called", ()
     })
   )
 
+  it.effect(
+    "a tool call whose arguments are not a JSON object: InvalidChatRequest naming the message and the call",
+    () =>
+      Effect.gen(function* () {
+        const { scripted, client } = setup()
+        const call = (id: string, args: string) => ({ id, type: "function", function: { name: "f", arguments: args } })
+        const error = yield* Effect.flip(
+          client.completions.create(
+            untyped({
+              messages: [
+                { role: "user", content: "Hi" },
+                { role: "assistant", content: null, tool_calls: [call("call_ok", ""), call("call_bad", "{oops")] },
+                { role: "tool", tool_call_id: "call_bad", content: "?" },
+                { role: "assistant", content: null, tool_calls: [call("call_list", "[1]")] }
+              ]
+            })
+          )
+        )
+        assert.strictEqual(error._tag, "InvalidChatRequest")
+        if (error._tag !== "InvalidChatRequest") return
+        assert.deepStrictEqual(error.issues, [
+          { path: "messages[1]", message: "the arguments of tool call call_bad are not a JSON object" },
+          { path: "messages[3]", message: "the arguments of tool call call_list are not a JSON object" }
+        ])
+        assert.deepStrictEqual(scripted.calls, [])
+      })
+  )
+
   it.effect("no messages: InvalidChatRequest", () =>
     Effect.gen(function* () {
       const { scripted, client } = setup()
