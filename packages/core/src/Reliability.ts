@@ -163,7 +163,7 @@ export type Input = typeof ReliabilityConfig.Encoded
  */
 export interface ModelPlan {
   readonly model: ModelId.ModelId
-  /** The weight in a weighted plan; 1 in an ordered chain. */
+  /** The model's share of a weighted plan (the shares sum to 1); 1 in an ordered chain. */
   readonly weight: number
   readonly maxRetries: number
   readonly timeout: Duration.Duration
@@ -351,7 +351,7 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
       ...memory
     }
   }
-  const weights = config.weights ?? {}
+  const weights = normalised(config.weights ?? {})
   const get = <A>(map: Readonly<Record<string, A>> | undefined, id: string): A | undefined =>
     map !== undefined && Object.hasOwn(map, id) ? map[id] : undefined
   return {
@@ -368,6 +368,25 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
     ),
     ...memory
   }
+}
+
+/**
+ * Weights as shares that sum to 1, so that the draw means their ratios at any
+ * magnitude: `1e308` three times would overflow a sum, `5e-324` next to `1`
+ * would vanish in one. Divided by the largest first, the sum stays finite; a
+ * positive weight too small for its share stays the smallest positive number,
+ * so that the model is still there to fail over to.
+ */
+const normalised = (weights: Readonly<Record<string, number>>): Record<string, number> => {
+  const largest = Math.max(0, ...Object.values(weights))
+  if (largest === 0) return { ...weights }
+  const total = Object.values(weights).reduce((sum, weight) => sum + weight / largest, 0)
+  return Object.fromEntries(
+    Object.entries(weights).map(([id, weight]) => [
+      id,
+      weight === 0 ? 0 : Math.max(weight / largest / total, Number.MIN_VALUE)
+    ])
+  )
 }
 
 const seconds = (value: number | undefined, fallback: Duration.Duration): Duration.Duration =>

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Reliability } from "@ironlabsai/core"
+import { Reliability, Router } from "@ironlabsai/core"
 import { Duration, Either, FastCheck } from "effect"
 
 const providers = ["openai", "anthropic"]
@@ -174,13 +174,23 @@ describe("Reliability: rejections name their path", () => {
   })
 
   it.prop(
-    "any finite non-negative weights with one positive are accepted, and keep their values",
-    [FastCheck.array(FastCheck.double({ min: 0, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 10 })],
+    "any finite non-negative weights with one positive are accepted, as shares of 1 in their ratios",
+    [
+      FastCheck.array(FastCheck.double({ min: 0, max: Number.MAX_VALUE, noNaN: true }), { minLength: 1, maxLength: 10 })
+    ],
     ([weights]) => {
       const input = { weights: Object.fromEntries(weights.map((w, i) => [`openai/m${i}`, w])) }
       const result = decode(input)
       if (weights.every((w) => w === 0)) return Either.isLeft(result)
-      return Either.isRight(result) && result.right.models.every((m, i) => m.weight === weights[i])
+      if (Either.isLeft(result)) return false
+      const shares = result.right.models.map((m) => m.weight)
+      const largest = Math.max(...weights)
+      const total = weights.reduce((sum, w) => sum + w / largest, 0)
+      return (
+        Math.abs(shares.reduce((a, b) => a + b, 0) - 1) < 1e-9 &&
+        shares.every((share, i) => (weights[i] === 0 ? share === 0 : share > 0)) &&
+        shares.every((share, i) => Math.abs(share - weights[i]! / largest / total) <= 1e-12 + Number.MIN_VALUE)
+      )
     }
   )
 })
@@ -359,6 +369,68 @@ describe("Reliability: health and retry_budget", () => {
     ])
     assert.deepStrictEqual(issues({ weights, retry_budget: { min_per_second: -1 } }), [
       "retry_budget.min_per_second: min_per_second is a number >= 0"
+    ])
+  })
+})
+
+describe("weights mean their ratios at any magnitude", () => {
+  const shares = (weights: Record<string, number>) =>
+    Either.getOrThrow(decode({ weights })).models.map((m) => [m.model.id, m.weight])
+  /** How often each model is drawn by `draws` evenly spaced random numbers: the exact ratio, without sampling noise. */
+  const drawn = (weights: Record<string, number>, draws: number) => {
+    const models = Either.getOrThrow(decode({ weights })).models
+    const counts = new Map<string, number>()
+    for (let i = 0; i < draws; i++) {
+      const id = Router.pickWeighted(models, (i + 0.5) / draws)!.model.id
+      counts.set(id, (counts.get(id) ?? 0) + 1)
+    }
+    return Object.fromEntries(counts)
+  }
+
+  it("three weights of 1e308 (whose sum overflows) split evenly", () => {
+    assert.deepStrictEqual(drawn({ "openai/a": 1e308, "openai/b": 1e308, "openai/c": 1e308 }, 3000), {
+      "openai/a": 1000,
+      "openai/b": 1000,
+      "openai/c": 1000
+    })
+  })
+
+  it("Number.MAX_VALUE twice splits evenly", () => {
+    assert.deepStrictEqual(drawn({ "openai/a": Number.MAX_VALUE, "openai/b": Number.MAX_VALUE }, 1000), {
+      "openai/a": 500,
+      "openai/b": 500
+    })
+  })
+
+  it("tiny weights keep their ratio", () => {
+    assert.deepStrictEqual(drawn({ "openai/a": 1e-300, "openai/b": 3e-300 }, 4000), {
+      "openai/a": 1000,
+      "openai/b": 3000
+    })
+  })
+
+  it("shares sum to 1 and keep the seed's ratio", () => {
+    const [[, gpt], [, haiku]] = shares({ "openai/gpt-4o": 0.7, "anthropic/claude-3-5-haiku-20241022": 0.3 }) as [
+      [string, number],
+      [string, number]
+    ]
+    assert.closeTo(gpt, 0.7, 1e-12)
+    assert.closeTo(haiku, 0.3, 1e-12)
+    assert.closeTo(gpt + haiku, 1, 1e-12)
+  })
+
+  it("a positive weight too small for its share is still drawn when it is all that is left (failover)", () => {
+    const models = Either.getOrThrow(decode({ weights: { "openai/a": 1, "openai/b": Number.MIN_VALUE } })).models
+    const tiny = models.find((m) => m.model.id === "openai/b")!
+    assert.isAbove(tiny.weight, 0)
+    assert.strictEqual(Router.pickWeighted([tiny], 0.999)?.model.id, "openai/b")
+    assert.strictEqual(drawn({ "openai/a": 1, "openai/b": Number.MIN_VALUE }, 1000)["openai/a"], 1000)
+  })
+
+  it("a zero weight stays zero: never drawn", () => {
+    assert.deepStrictEqual(shares({ "openai/a": 2, "openai/b": 0 }), [
+      ["openai/a", 1],
+      ["openai/b", 0]
     ])
   })
 })
