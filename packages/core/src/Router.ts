@@ -695,6 +695,40 @@ const withNativeDeadline = <A, R>(
   )
 
 /**
+ * A stream's `pull`, failing with `Timeout` once the provider has kept the
+ * caller waiting the model's `timeout` in all since the stream's last
+ * progress: content, a finish reason, or usage. Keep-alive events (which
+ * make no chunk) and role-only or empty chunks are not progress, so they
+ * cannot keep a stalled stream alive; and only time spent waiting on the
+ * provider counts, not the time the consumer takes between pulls.
+ */
+const withIdleTimeout = <E>(
+  pull: Effect.Effect<Chunk.Chunk<ChatCompletion.ChatCompletionChunk>, Option.Option<E>>,
+  model: Reliability.ModelPlan
+): Effect.Effect<Chunk.Chunk<ChatCompletion.ChatCompletionChunk>, Option.Option<E | ProviderError.ProviderError>> => {
+  const limit = Duration.toMillis(model.timeout)
+  const onTimeout = () => Option.some(timedOut(model, "no chunk")())
+  /** Millis spent waiting on the provider since the last progress. */
+  let waited = 0
+  return Effect.flatMap(Clock.currentTimeMillis, (start) =>
+    pull.pipe(
+      Effect.timeoutFail({ duration: Duration.millis(Math.max(0, limit - waited)), onTimeout }),
+      Effect.tap((chunks) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          waited = Chunk.some(chunks, isProgress) ? 0 : waited + (now - start)
+        })
+      )
+    )
+  )
+}
+
+/** Whether a chunk moves the answer on: content (text, a tool call, reasoning), a finish reason, or usage. */
+const isProgress = (chunk: ChatCompletion.ChatCompletionChunk): boolean =>
+  ChatCompletion.hasContent(chunk) ||
+  (chunk.usage !== undefined && chunk.usage !== null) ||
+  chunk.choices.some((choice) => choice.finish_reason !== null)
+
+/**
  * One streamed attempt, up to its commit: reads the preamble until a chunk
  * with content, then hands back the whole stream from the start. The attempt's
  * resources live in their own scope, closed at once if it fails, so a failed
@@ -712,9 +746,7 @@ const openStream = (
     const [provider, call] = yield* prepared
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const commit = Effect.gen(function* () {
-      const pull = yield* Stream.toPull(
-        provider.stream(call).pipe(Stream.timeoutFail(timedOut(model, "no chunk"), model.timeout))
-      )
+      const pull = withIdleTimeout(yield* Stream.toPull(provider.stream(call)), model)
       const preamble: Array<ChatCompletion.ChatCompletionChunk> = []
       for (;;) {
         const next = yield* Effect.either(pull)

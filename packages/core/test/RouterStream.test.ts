@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ChatCompletion, IronlabsClient, type Reliability } from "@ironlabsai/core"
+import { ChatCompletion, IronlabsClient, Provider, type Reliability } from "@ironlabsai/core"
 import { ScriptedProvider } from "@ironlabsai/testing"
-import { Chunk, Effect, Either, Exit, Fiber, Stream, TestClock } from "effect"
+import { Chunk, Clock, Effect, Either, Exit, Fiber, Schedule, Stream, TestClock } from "effect"
 
 const { breakAfter, delay, fail, hang, stallAfter, succeed } = ScriptedProvider
 const GPT = "openai/gpt-4o"
@@ -256,6 +256,88 @@ describe("Router: streams", () => {
       const { scripted, client } = setup({ failover_chain: [{ model: GPT, messages: [extra] }] }, {})
       yield* collect(client.completions.create(ask))
       assert.deepStrictEqual(scripted.calls[0]!.request.messages, [...ask.messages, extra])
+    })
+  )
+})
+
+describe("Router: keep-alive is not progress", () => {
+  const chunk = (delta: ChatCompletion.ChatCompletionChunk["choices"][number]["delta"]) => ({
+    id: "c",
+    object: "chat.completion.chunk" as const,
+    created: 0,
+    model: "m",
+    choices: [{ index: 0, delta, finish_reason: null }]
+  })
+  /** A provider that sends `head`, then `filler` every second, for ever; the times its stream is pulled are kept. */
+  const keepAlive = (
+    head: ReadonlyArray<ChatCompletion.ChatCompletionChunk>,
+    filler: ChatCompletion.ChatCompletionChunk
+  ): Provider.Provider => ({
+    complete: () => Effect.never,
+    stream: () =>
+      Stream.concat(
+        Stream.fromIterable(head),
+        Stream.repeatValue(filler).pipe(Stream.schedule(Schedule.spaced("1 second")))
+      )
+  })
+  const client = (provider: Provider.Provider) =>
+    Either.getOrThrow(
+      IronlabsClient.makeWith(
+        { reliability: { failover_chain: [{ model: GPT, timeout: 5, max_retries: 0 }] } },
+        Provider.registry({ openai: provider })
+      )
+    )
+  const role = chunk({ role: "assistant", content: "" })
+
+  it.effect("role-only chunks every second do not reset the wait for the first content: Timeout after 5 s", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(
+        Effect.zip(
+          Stream.runDrain(client(keepAlive([role], role)).completions.create(ask)).pipe(Effect.flip),
+          Clock.currentTimeMillis
+        )
+      )
+      yield* TestClock.adjust("1 minute")
+      const [error, at] = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "AllModelsFailed")
+      if (error._tag === "AllModelsFailed") assert.strictEqual(error.attempts[0]?.error?.reason, "Timeout")
+      assert.strictEqual(at, 5000)
+    })
+  )
+
+  it.effect(
+    "empty chunks after the content do not reset the idle timeout: StreamInterrupted(Timeout) 5 s after it",
+    () =>
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(
+          Effect.zip(
+            Stream.runDrain(
+              client(keepAlive([role, chunk({ content: "Hi" })], chunk({}))).completions.create(ask)
+            ).pipe(Effect.flip),
+            Clock.currentTimeMillis
+          )
+        )
+        yield* TestClock.adjust("1 minute")
+        const [error, at] = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "StreamInterrupted")
+        if (error._tag === "StreamInterrupted") {
+          assert.strictEqual(error.error.reason, "Timeout")
+          assert.strictEqual(error.delivered, "Hi")
+        }
+        assert.strictEqual(at, 5000)
+      })
+  )
+
+  it.effect("the time a consumer takes between pulls is not the provider's: a slow consumer is not timed out", () =>
+    Effect.gen(function* () {
+      const provider = ScriptedProvider.make({ [GPT]: [succeed(undefined, { chunks: ["a ", "b ", "c"] })] })
+      const routed = Either.getOrThrow(
+        IronlabsClient.makeWith({ reliability: { failover_chain: [{ model: GPT, timeout: 2 }] } }, provider.registry)
+      )
+      // Each chunk is taken 10 s after the last: five times the model's timeout.
+      const slow = routed.completions.create(ask).pipe(Stream.tap(() => Effect.sleep("10 seconds")))
+      const result = yield* collect(slow)
+      assert.strictEqual(text(Either.getOrThrow(result)), "a b c")
     })
   )
 })
