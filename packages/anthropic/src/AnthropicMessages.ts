@@ -80,7 +80,7 @@ const known = {
     "response_format",
     "reasoning_effort"
   ]),
-  // `reasoning_content` is carried by `thinking_blocks`, which go back as they came.
+  // `reasoning_content` is carried by `thinking_blocks`, which go back as they came (see messageFields).
   message: new Set(["role", "content", "tool_calls", "tool_call_id", "thinking_blocks", "reasoning_content"]),
   textPart: new Set(["type", "text", "cache_control"]),
   imagePart: new Set(["type", "image_url", "cache_control"]),
@@ -245,6 +245,13 @@ const messageFields = (message: ChatCompletion.Message, at: string, fields: Arra
     return
   }
   unknownFields(message, known.message, at, fields)
+  // Reasoning without its signed blocks (another provider's) has no Anthropic form.
+  if (
+    !asksNothing("reasoning_content", message.reasoning_content) &&
+    asksNothing("thinking_blocks", message.thinking_blocks)
+  ) {
+    fields.push(`${at}.reasoning_content`)
+  }
   for (const [k, call] of (message.tool_calls ?? []).entries()) {
     const callAt = `${at}.tool_calls[${k}]`
     if (call.type !== "function") fields.push(callAt)
@@ -315,7 +322,7 @@ const userContent = (message: ChatCompletion.Message): string | Array<Block> =>
   typeof message.content === "string" ? message.content : textBlocks(message.content)
 
 const assistantContent = (message: ChatCompletion.Message): string | Array<Block> => {
-  const thinking = ((message as { readonly thinking_blocks?: unknown }).thinking_blocks ?? []) as ReadonlyArray<Block>
+  const thinking: ReadonlyArray<Block> = message.thinking_blocks ?? []
   const calls = message.tool_calls ?? []
   if (thinking.length === 0 && calls.length === 0 && typeof message.content === "string") return message.content
   return [

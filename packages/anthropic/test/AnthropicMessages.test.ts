@@ -218,6 +218,17 @@ const refused: ReadonlyArray<readonly [string, Readonly<Record<string, unknown>>
   ],
   ["an unknown reasoning_effort", { messages: [hi], reasoning_effort: "extreme" }, ["reasoning_effort"]],
   [
+    "reasoning from another provider (reasoning_content without thinking_blocks)",
+    {
+      messages: [
+        hi,
+        { role: "assistant", content: "Hello.", reasoning_content: "They greet me." },
+        { role: "user", content: "And?" }
+      ]
+    },
+    ["messages[1].reasoning_content"]
+  ],
+  [
     "many at once, across messages",
     {
       messages: [

@@ -92,6 +92,27 @@ export const CustomToolCall = Schema.Struct({
   custom: Schema.Struct({ name: Schema.String, input: Schema.String })
 })
 
+/**
+ * A block of a model's visible reasoning, as Anthropic returns it: the
+ * thinking text with its signature, or a redacted block. An answer keeps
+ * them in `message.thinking_blocks` (and the text, joined, in
+ * `message.reasoning_content`), never in `content`; sent back in an
+ * assistant message of the history, they return to the model as they came.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ThinkingBlock = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
+)
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ThinkingBlock = typeof ThinkingBlock.Type
+
 /** Optional and nullable, as most of OpenAI's request fields are. */
 const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
@@ -113,7 +134,10 @@ export const Message = Schema.Struct({
   name: Schema.optionalWith(Schema.String, { exact: true }),
   tool_calls: Schema.optionalWith(Schema.Array(Schema.Union(ToolCall, CustomToolCall)), { exact: true }),
   tool_call_id: Schema.optionalWith(Schema.String, { exact: true }),
-  refusal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+  refusal: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  /** An answer's reasoning, as this library returns it: kept when the answer goes back in the history. */
+  reasoning_content: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  thinking_blocks: Schema.optionalWith(Schema.Array(ThinkingBlock), { exact: true })
 }).pipe(
   Schema.filter((m) => {
     if (m.role === "tool" && m.tool_call_id === undefined) return "a tool message needs its tool_call_id"
@@ -435,27 +459,6 @@ export const Usage = Schema.Struct({
  * @category models
  */
 export type Usage = typeof Usage.Type
-
-/**
- * A block of a model's visible reasoning, as Anthropic returns it: the
- * thinking text with its signature, or a redacted block. An answer keeps
- * them in `message.thinking_blocks` (and the text, joined, in
- * `message.reasoning_content`), never in `content`; sent back in an
- * assistant message of the history, they return to the model as they came.
- *
- * @since 0.3.0
- * @category schemas
- */
-export const ThinkingBlock = Schema.Union(
-  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
-  Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
-)
-
-/**
- * @since 0.3.0
- * @category models
- */
-export type ThinkingBlock = typeof ThinkingBlock.Type
 
 /**
  * One choice of a completion.

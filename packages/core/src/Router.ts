@@ -118,10 +118,11 @@ export const route = (
 
 /**
  * Routes one streamed request over a plan. Retries and failover apply until
- * the first chunk with content (text or a tool call) reaches the caller; a
- * role-only preamble does not commit. After that, a failure ends the stream
- * with `StreamInterrupted`, carrying the text already delivered. The model's
- * `timeout` bounds the wait for the first chunk and every gap between chunks;
+ * the first chunk with content (text, a tool call or reasoning) reaches the
+ * caller; a role-only preamble does not commit. After that, a failure ends the
+ * stream with `StreamInterrupted`, carrying the text already delivered. The
+ * model's `timeout` bounds the wait for the first content and every gap
+ * between chunks that make progress (keep-alive traffic does not count);
  * the overall deadline bounds the whole stream. Every chunk's `model` is the
  * routed id. For model health, a stream is a success at its commit; a failure
  * after it is recorded too.

@@ -32,8 +32,9 @@
  *     baseUrlOf: (simulator) => simulator.openaiBaseUrl,
  *     routedModel: "openai/gpt-4o",
  *     wireModel: "gpt-4o",
- *     // Optional: exchanges pinned down both ways, from `golden/*.json` beside the test file.
- *     golden: Conformance.readGolden(new URL("golden/", import.meta.url)),
+ *     // Optional: exchanges pinned down both ways, e.g. from `golden/*.json` beside the test file with
+ *     // `Conformance.readGolden(new URL("golden/", import.meta.url))`.
+ *     golden: [],
  *     rateLimitHeaders: {
  *       at: () => ({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s" }),
  *       reset: "90500 millis"
