@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import { Either, ParseResult, Schema } from "effect"
+import * as Json from "./Json.js"
 
 /**
  * A text part of a message's content, as in OpenAI's content-part arrays.
@@ -147,7 +148,7 @@ export const Message = Schema.Struct({
     }
     for (const call of m.tool_calls ?? []) {
       if (call.type === "function" && !isJsonObjectText(call.function.arguments)) {
-        return `the arguments of tool call ${call.id} are not a JSON object`
+        return `the arguments of tool call ${call.id} are not a JSON object (nested at most ${Json.maxDepth} levels)`
       }
     }
     return true
@@ -160,12 +161,8 @@ export const Message = Schema.Struct({
  */
 const isJsonObjectText = (text: string): boolean => {
   if (text.trim() === "") return true
-  try {
-    const value: unknown = JSON.parse(text)
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-  } catch {
-    return false
-  }
+  const value = Json.parseBounded(text)
+  return Either.isRight(value) && typeof value.right === "object" && value.right !== null && !Array.isArray(value.right)
 }
 
 /**
@@ -366,6 +363,13 @@ export class InvalidChatRequest extends Schema.TaggedError<InvalidChatRequest>("
 export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> => {
   // Unknown fields are kept, so a "__proto__" key (JSON.parse makes it an own field) would become the
   // decoded object's prototype: refused, wherever it is.
+  if (!Json.withinDepth(input)) {
+    return Either.left(
+      new InvalidChatRequest({
+        issues: [{ path: "", message: `the request nests deeper than ${Json.maxDepth} levels` }]
+      })
+    )
+  }
   const proto = protoKeyPath(input, "", 0)
   if (proto !== undefined) {
     return Either.left(

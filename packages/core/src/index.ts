@@ -34,6 +34,13 @@ export * as Deadline from "./Deadline.js"
 export * as ModelHealth from "./ModelHealth.js"
 
 /**
+ * Bounds on JSON nesting, checked where JSON comes in.
+ *
+ * @since 0.3.0
+ */
+export * as Json from "./Json.js"
+
+/**
  * Model ids of the form `provider/model`.
  *
  * @since 0.1.0

@@ -4,7 +4,7 @@
  * in its error channel before any model is called.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ChatCompletion, IronlabsClient } from "@ironlabsai/core"
+import { ChatCompletion, IronlabsClient, Json } from "@ironlabsai/core"
 import { ScriptedProvider } from "@ironlabsai/testing"
 import { Effect, Either, Stream } from "effect"
 
@@ -57,8 +57,14 @@ describe("IronlabsClient: the request is checked before any model is called", ()
         assert.strictEqual(error._tag, "InvalidChatRequest")
         if (error._tag !== "InvalidChatRequest") return
         assert.deepStrictEqual(error.issues, [
-          { path: "messages[1]", message: "the arguments of tool call call_bad are not a JSON object" },
-          { path: "messages[3]", message: "the arguments of tool call call_list are not a JSON object" }
+          {
+            path: "messages[1]",
+            message: "the arguments of tool call call_bad are not a JSON object (nested at most 100 levels)"
+          },
+          {
+            path: "messages[3]",
+            message: "the arguments of tool call call_list are not a JSON object (nested at most 100 levels)"
+          }
         ])
         assert.deepStrictEqual(scripted.calls, [])
       })
@@ -107,5 +113,43 @@ describe("ChatCompletion.decodeRequest: kept unknown fields never touch a protot
       messages: [{ role: "user", content: "x" }],
       some_new_field: { a: 1 }
     })
+  })
+})
+
+describe("ChatCompletion.decodeRequest: nesting is bounded", () => {
+  const deep = (depth: number): unknown => JSON.parse("[".repeat(depth) + "]".repeat(depth))
+
+  it("a request nested deeper than 100 levels, in a field the schema does not name, is refused", () => {
+    const result = ChatCompletion.decodeRequest({ messages: [{ role: "user", content: "Hi" }], extra: deep(100_000) })
+    assert.isTrue(Either.isLeft(result))
+    if (Either.isLeft(result)) {
+      assert.deepStrictEqual(result.left.issues, [{ path: "", message: "the request nests deeper than 100 levels" }])
+    }
+  })
+
+  it("tool-call arguments nested deeper than 100 levels are refused; 90 levels are fine", () => {
+    const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`
+    const request = (args: string) => ({
+      messages: [
+        { role: "user", content: "Hi" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: args } }]
+        },
+        { role: "tool", tool_call_id: "c", content: "ok" }
+      ]
+    })
+    assert.isTrue(Either.isLeft(ChatCompletion.decodeRequest(request(nested(100_000)))))
+    assert.isTrue(Either.isRight(ChatCompletion.decodeRequest(request(nested(90)))))
+  })
+
+  it("Json.withinDepth counts objects and arrays, and walks any depth without recursion", () => {
+    assert.isTrue(Json.withinDepth(deep(100)))
+    assert.isFalse(Json.withinDepth(deep(101)))
+    assert.isFalse(Json.withinDepth(deep(1_000_000)))
+    assert.isTrue(Json.withinDepth("text"))
+    assert.deepStrictEqual(Json.parseBounded("{"), Either.left("not JSON"))
+    assert.deepStrictEqual(Json.parseBounded('{"a":[1]}'), Either.right({ a: [1] }))
   })
 })

@@ -28,8 +28,8 @@ import {
   Sink,
   Stream
 } from "effect"
-import { dual } from "effect/Function"
-import { type ChatCompletion, ProviderError } from "@ironlabsai/core"
+import { dual, identity } from "effect/Function"
+import { type ChatCompletion, Json, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
 import * as Sse from "./Sse.js"
 
@@ -308,21 +308,17 @@ const decodeSuccess = <A, I>(
   redact: (text: string) => string,
   options: { readonly model: string; readonly schema: Schema.Schema<A, I>; readonly errorOf: ErrorOf }
 ): Effect.Effect<A, ProviderError.ProviderError> => {
-  const decoded = decodeJsonEither(options.schema, raw, options.model)
+  // Parsed once, whatever comes of it: a large malformed body costs one parse.
+  const json = Json.parseBounded(raw)
+  // Only the start is redacted (the excerpt is its first 80 characters): a large body costs no scan of it all.
+  if (Either.isLeft(json)) return Effect.fail(unparsable(json.left, redact(raw.slice(0, 4096)), options.model))
+  const decoded = decodeValue(options.schema, json.right, options.model, redact)
   if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
-  // Only the failure path pays for redaction: its descriptions quote the body.
-  const text = redact(raw)
-  const json = parseJson(text)
-  const embedded = Option.isSome(json) && typeof json.value === "object" ? options.errorOf(json.value) : {}
-  if (embedded.type !== undefined || embedded.message !== undefined) {
-    return Effect.fail(embeddedError(options.model, embedded, "in a 2xx body"))
-  }
-  // Decoding the redacted text again yields the same complaint, quoting no key.
-  const again = decodeJsonEither(options.schema, text, options.model)
+  const embedded = typeof json.right === "object" && json.right !== null ? options.errorOf(json.right) : {}
+  if (embedded.type === undefined && embedded.message === undefined) return Effect.fail(decoded.left)
+  const quoted = (text: string | undefined) => (text === undefined ? undefined : redact(text))
   return Effect.fail(
-    Either.isLeft(again)
-      ? again.left
-      : ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model: options.model })
+    embeddedError(options.model, { type: quoted(embedded.type), message: quoted(embedded.message) }, "in a 2xx body")
   )
 }
 
@@ -595,30 +591,48 @@ const decodeJsonEither = <A, I>(
   text: string,
   model: string
 ): Either.Either<A, ProviderError.ProviderError> => {
-  const malformed = (description: string) =>
-    ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
-  const json = parseJson(text)
-  if (Option.isNone(json)) return Either.left(malformed(`body is not JSON: ${JSON.stringify(text.slice(0, 80))}`))
-  // What the schema does not name is kept: an OpenAI reply comes back whole (annotations, usage details...).
-  return Either.mapLeft(Schema.decodeUnknownEither(schema)(json.value, preserve), (error) => {
-    const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
-    return malformed(`unexpected body: ${first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "?"}`)
-  })
+  const json = Json.parseBounded(text)
+  if (Either.isLeft(json)) return Either.left(unparsable(json.left, text, model))
+  return decodeValue(schema, json.right, model)
 }
 
+/** A body that is not JSON or nests too deep (`why`), quoted briefly. */
+const unparsable = (why: string, text: string, model: string) =>
+  ProviderError.ProviderError.fromReason({
+    reason: "MalformedResponse",
+    model,
+    description: `body is ${why}: ${JSON.stringify(text.slice(0, 80))}`
+  })
+
 /**
- * Parses JSON, or `None`.
+ * A parsed body decoded with `schema`; a complaint names the first problem's
+ * path, with `redact` applied (it may quote a value of the body).
+ */
+const decodeValue = <A, I>(
+  schema: Schema.Schema<A, I>,
+  value: unknown,
+  model: string,
+  redact: (text: string) => string = identity
+): Either.Either<A, ProviderError.ProviderError> =>
+  // What the schema does not name is kept: an OpenAI reply comes back whole (annotations, usage details...).
+  Either.mapLeft(Schema.decodeUnknownEither(schema)(value, preserve), (error) => {
+    const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
+    const problem = first ? `${first.path.join(".") || "(root)"}: ${first.message}` : "?"
+    return ProviderError.ProviderError.fromReason({
+      reason: "MalformedResponse",
+      model,
+      description: redact(`unexpected body: ${problem}`)
+    })
+  })
+
+/**
+ * Parses JSON, or `None` for text that is not JSON or nests deeper than
+ * `Json.maxDepth` (a reply no later walk of it could survive).
  *
  * @since 0.1.0
  * @category reading
  */
-export const parseJson = (text: string): Option.Option<unknown> => {
-  try {
-    return Option.some(JSON.parse(text))
-  } catch {
-    return Option.none()
-  }
-}
+export const parseJson = (text: string): Option.Option<unknown> => Either.getRight(Json.parseBounded(text))
 
 /**
  * Classifies a non-2xx reply. `errorOf` pulls the provider's error type and

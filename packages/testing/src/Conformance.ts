@@ -1176,6 +1176,48 @@ const malformed = (it: Tests, t: Tools) => {
       })
     )
   }
+
+  // Every field either wire reads, nested 100,000 deep: a walk of any of them (Schema's complaint, JSON.stringify
+  // of a tool input) would overflow the stack, so the body is refused as it is parsed.
+  const deep = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+  const fields = ["id", "choices", "usage", "model", "content", "stop_reason", "error", "unknown_field"]
+  for (const field of fields) {
+    it.effect(`a 200 with ${field} nested 100,000 deep -> MalformedResponse, in the error channel`, () =>
+      Effect.gen(function* () {
+        const valid =
+          '"id":"x-1","object":"chat.completion","type":"message","role":"assistant","created":1,"model":"m"'
+        const error = yield* t.errorFor({ body: `{${valid},"${field}":${deep(100_000)}}` })
+        Assert.equal(error.reason, "MalformedResponse")
+        Assert.match(error.description ?? "", /^body is nested deeper than 100 levels: /)
+      })
+    )
+  }
+
+  it.effect("a streamed event nested 100,000 deep -> MalformedResponse, in the error channel", () =>
+    Effect.gen(function* () {
+      const { sim, provider } = yield* t.setup()
+      const event = (type: string) => `event: ${type}\ndata: {"type":"${type}","x":${deep(100_000)}}\n\n`
+      t.script(sim, { body: event("message_start") + event("content_block_delta"), headers: eventStream })
+      const { chunks, error } = yield* t.streamFailureOf(provider)
+      Assert.deepEqual([chunks.length, error.reason], [0, "MalformedResponse"])
+    })
+  )
+
+  it.effect("a large body of the wrong shape is parsed once", () =>
+    Effect.gen(function* () {
+      // 4 MB of JSON that is not a completion: rejecting it must not cost a parse per check.
+      const body = JSON.stringify({ items: Array.from({ length: 100_000 }, (_, i) => ({ i, text: "filler text" })) })
+      const parse = JSON.parse
+      let largeParses = 0
+      JSON.parse = ((text: string, reviver?: (key: string, value: unknown) => unknown) => {
+        if (text.length >= body.length) largeParses++
+        return parse(text, reviver)
+      }) as typeof JSON.parse
+      const error = yield* t.errorFor({ body }).pipe(Effect.ensuring(Effect.sync(() => (JSON.parse = parse))))
+      Assert.equal(error.reason, "MalformedResponse")
+      Assert.equal(largeParses, 1)
+    })
+  )
 }
 
 const connection = (it: Tests, t: Tools) => {
