@@ -7,6 +7,14 @@ export { IronlabsAI } from "./IronlabsAI.js"
 export type { ClientOptions, RequestOptions } from "./IronlabsAI.js"
 
 /**
+ * What the facade rejects with after `close()`, and when the library itself
+ * fails unexpectedly (never a lower library's error).
+ *
+ * @since 0.3.0
+ */
+export { ClientClosed, InternalError } from "./IronlabsAI.js"
+
+/**
  * The client service with the real providers from env.
  *
  * @since 0.1.0

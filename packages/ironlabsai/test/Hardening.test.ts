@@ -4,7 +4,7 @@
  * or a typed error), that sockets are closed, and that no key leaks.
  */
 import { spawn } from "node:child_process"
-import { once } from "node:events"
+import { getEventListeners, once } from "node:events"
 import { Transform } from "node:stream"
 import { fileURLToPath } from "node:url"
 import { inspect } from "node:util"
@@ -281,6 +281,171 @@ describe("Deadlines and cancellation", () => {
     assert.strictEqual((await pending).error!.name, "AbortError")
     await sim.waitForClientClose(1)
     assert.strictEqual(sim.openRequests(), 0)
+  })
+})
+
+describe("Request options, checked as fetch checks its own", () => {
+  const stream = { ...ask, stream: true } as const
+  /** `create` as untyped JavaScript calls it. */
+  const untyped = (client: IronlabsAI, request: unknown, options?: unknown) =>
+    (client.completions.create as (r: unknown, o?: unknown) => Promise<unknown>)(request, options)
+  const drain = async (iterable: unknown) => {
+    let count = 0
+    for await (const _ of iterable as AsyncIterable<unknown>) count++
+    return count
+  }
+
+  for (const signal of [null, undefined]) {
+    it(`signal: ${signal} means no signal, streamed and not`, async () => {
+      const client = connect(chain())
+      const { value } = await settle(untyped(client, ask, { signal }) as Promise<{ model: string }>)
+      assert.strictEqual(value!.model, GPT)
+      assert.isAbove(await drain(await untyped(client, stream, { signal })), 0)
+    })
+  }
+
+  const notSignals: ReadonlyArray<[string, unknown]> = [
+    ["an empty object", {}],
+    ["a string", "signal"],
+    ["a number", 1],
+    ["true", true],
+    ["an object with only aborted", { aborted: false }],
+    ["an EventTarget", new EventTarget()],
+    ["the AbortController instead of its signal", new AbortController()]
+  ]
+  for (const [name, signal] of notSignals) {
+    it(`signal: ${name} is a TypeError naming options.signal, before anything is sent`, async () => {
+      const client = connect(chain())
+      for (const request of [ask, stream]) {
+        const pending = untyped(client, request, { signal })
+        assert.instanceOf(pending, Promise)
+        const { error } = await settle(pending)
+        assert.instanceOf(error, TypeError)
+        assert.match(error!.message, /^options\.signal must be an AbortSignal/)
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.strictEqual(sim.requests.length, 0)
+    })
+  }
+
+  it("a signal of another realm or a polyfill (what fetch takes) is accepted", async () => {
+    const target = new EventTarget()
+    const signal = Object.assign(target, { aborted: false })
+    const { value } = await settle(untyped(connect(chain()), ask, { signal }) as Promise<{ model: string }>)
+    assert.strictEqual(value!.model, GPT)
+    assert.lengthOf(getEventListeners(target, "abort"), 0)
+  })
+
+  it("one signal shared by 50 concurrent calls: one listener at most, none left after, no warning", async () => {
+    const warnings: Array<Error> = []
+    const onWarning = (warning: Error) => warnings.push(warning)
+    process.on("warning", onWarning)
+    try {
+      sim.script("gpt-4o", ...Array.from({ length: 100 }, () => ({ latency: 30, chunkInterval: "5 millis" }) as const))
+      const client = connect(chain())
+      const { signal } = new AbortController()
+      let most = 0
+      const sampler = setInterval(() => {
+        most = Math.max(most, getEventListeners(signal, "abort").length)
+      }, 1)
+      const calls = Array.from({ length: 50 }, (_, i) =>
+        i % 2 === 0 ? untyped(client, ask, { signal }) : untyped(client, stream, { signal }).then(drain)
+      )
+      await sim.waitForRequests(50)
+      most = Math.max(most, getEventListeners(signal, "abort").length)
+      const settled = await Promise.allSettled(calls)
+      clearInterval(sampler)
+      assert.deepStrictEqual(
+        settled.filter((s) => s.status === "rejected"),
+        []
+      )
+      assert.strictEqual(most, 1)
+      assert.lengthOf(getEventListeners(signal, "abort"), 0)
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepStrictEqual(
+        warnings.filter((w) => w.name === "MaxListenersExceededWarning").map((w) => w.message),
+        []
+      )
+    } finally {
+      process.off("warning", onWarning)
+    }
+  })
+
+  it("aborting a shared signal cancels every call sharing it, and closes each socket", async () => {
+    sim.script("gpt-4o", ...Array.from({ length: 20 }, () => ({ hang: true })))
+    const client = connect(chain())
+    const controller = new AbortController()
+    const calls = Array.from({ length: 20 }, () => settle(untyped(client, ask, { signal: controller.signal })))
+    await sim.waitForRequests(20)
+    controller.abort()
+    for (const { error } of await Promise.all(calls)) assert.strictEqual(error!.name, "AbortError")
+    for (let id = 1; id <= 20; id++) await sim.waitForClientClose(id)
+    assert.lengthOf(getEventListeners(controller.signal, "abort"), 0)
+  })
+
+  it("create() after close() rejects with ClientClosed, streamed and not, sending nothing", async () => {
+    const client = connect(chain())
+    await client.close()
+    for (const request of [ask, stream]) {
+      const { error } = await settle(untyped(client, request))
+      assert.instanceOf(error, Error)
+      assert.instanceOf(error, IronlabsAI.ClientClosed)
+      assert.strictEqual(error!._tag, "ClientClosed")
+      assert.include(error!.message, "close() was called")
+    }
+    assert.throws(() => client.health(), /close\(\) was called/)
+    await client.close()
+    assert.strictEqual(sim.requests.length, 0)
+  })
+
+  const badTimeouts: ReadonlyArray<[unknown, typeof TypeError | typeof RangeError]> = [
+    ["5", TypeError],
+    [{ seconds: 5 }, TypeError],
+    [true, TypeError],
+    [5n, TypeError],
+    [0, RangeError],
+    [-1, RangeError],
+    [Number.NaN, RangeError],
+    [Number.POSITIVE_INFINITY, RangeError]
+  ]
+  for (const [timeout, kind] of badTimeouts) {
+    it(`timeout: ${String(timeout)} is a ${kind.name} naming options.timeout, before anything is sent`, async () => {
+      const client = connect(chain())
+      for (const request of [ask, stream]) {
+        const { error } = await settle(untyped(client, request, { timeout }))
+        assert.instanceOf(error, kind)
+        assert.match(error!.message, /^options\.timeout is a number of seconds > 0/)
+      }
+      assert.strictEqual(sim.requests.length, 0)
+    })
+  }
+
+  it("timeout: null means the client's default, as undefined does", async () => {
+    const { value } = await settle(untyped(connect(chain()), ask, { timeout: null }) as Promise<{ model: string }>)
+    assert.strictEqual(value!.model, GPT)
+  })
+
+  it("options that are not an object are a TypeError; null options mean none", async () => {
+    const client = connect(chain())
+    for (const options of ["fast", 3, true]) {
+      const { error } = await settle(untyped(client, ask, options))
+      assert.instanceOf(error, TypeError)
+      assert.match(error!.message, /^options must be an object/)
+    }
+    assert.strictEqual(sim.requests.length, 0)
+    const { value } = await settle(untyped(client, ask, null) as Promise<{ model: string }>)
+    assert.strictEqual(value!.model, GPT)
+  })
+
+  it("an option create does not take is refused, naming it, rather than ignored", async () => {
+    const client = connect(chain())
+    const { error } = await settle(untyped(client, ask, { maxRetries: 3, timeout: 5 }))
+    assert.instanceOf(error, TypeError)
+    assert.strictEqual(error!.message, "options.maxRetries is not an option of create: it takes signal and timeout")
+    assert.strictEqual(sim.requests.length, 0)
+    // Left undefined, it asks for nothing.
+    const { value } = await settle(untyped(client, ask, { maxRetries: undefined }) as Promise<{ model: string }>)
+    assert.strictEqual(value!.model, GPT)
   })
 })
 

@@ -230,12 +230,13 @@ describe("Model health over HTTP: a hold ends", () => {
       const client = yield* connect(sim, { failover_chain: [{ model: GPT, max_retries: 0 }, { model: HAIKU }] })
       const transitions: Array<ModelHealth.Transition> = []
       yield* Effect.forkScoped(Stream.runForEach(client.healthChanges, (t) => Effect.sync(() => transitions.push(t))))
-      sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "150" } })
+      // Long enough for the next request to be made within it on a loaded machine.
+      sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "1000" } })
 
       const [, before, after] = yield* bracketed(ask(client))
       const [held] = yield* client.health
-      // The only tolerance: the 429 was recorded, and its 150 ms started, between `before` and `after`.
-      within(held?.until, before + 150, after + 150, "held until")
+      // The only tolerance: the 429 was recorded, and its 1000 ms started, between `before` and `after`.
+      within(held?.until, before + 1000, after + 1000, "held until")
       const skipped = yield* ask(client)
       assert.deepStrictEqual(trace(skipped.attempts), [
         {
