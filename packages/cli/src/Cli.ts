@@ -3,16 +3,28 @@
  *
  * - `ironlabsai chat --config reliability.json "prompt"` routes one request
  *   over the config's models (keys and base URLs from `OPENAI_API_KEY`,
- *   `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`) and prints the
- *   answer, the model that gave it and the attempt trace;
+ *   `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`) and writes
+ *   the answer to stdout, the model that gave it and the attempt trace to
+ *   stderr. `-` as the prompt reads it from stdin; `--stream` writes the answer
+ *   as it arrives; `--json` writes one JSON document (NDJSON chunks with
+ *   `--stream`) to stdout, on failure too;
  * - `ironlabsai simulate` runs the loopback simulator of both wires until
  *   SIGINT / SIGTERM, optionally injecting failures and latency;
  * - `ironlabsai demo` runs the demo.
  *
+ * Streams: what a command produces (the answer, the JSON document, the
+ * simulator's address, the demo's report) goes to stdout; what it says about
+ * it (the trace, log lines, warnings, errors, progress bars) to stderr. A
+ * stream that is not a terminal gets no colour nor other escape codes, and no
+ * stream does when `NO_COLOR` is set to a non-empty value or `TERM` is `dumb`.
+ * Log lines are warnings and errors unless `--log-level` says otherwise.
+ *
  * Exit codes: 0 success (and `--help`, and a stop by SIGINT / SIGTERM), 1 the
- * request failed (`AllModelsFailed`, `DeadlineExceeded`) or another runtime
- * failure, 2 a usage or configuration error (bad flags, a config file that is
- * missing, not JSON or invalid, unusable provider settings in env).
+ * request failed (`AllModelsFailed`, `DeadlineExceeded`, `NoModelAvailable`,
+ * `StreamInterrupted`, `InvalidChatRequest`) or another runtime failure, 2 a
+ * usage or configuration error (bad flags, a config file that is missing, not
+ * JSON or invalid, unusable provider settings in env, an empty prompt on
+ * stdin).
  *
  * @example
  * import { NodeContext, NodeRuntime } from "@effect/platform-node"
@@ -21,30 +33,38 @@
  *
  * Cli.run(process.argv).pipe(
  *   Effect.provide(NodeContext.layer),
- *   NodeRuntime.runMain({ disableErrorReporting: true, teardown: Cli.teardown })
+ *   NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true, teardown: Cli.teardown })
  * )
  *
  * @since 0.1.0
  */
+import { createRequire } from "node:module"
+import { stripVTControlCharacters } from "node:util"
 import { Args, Command, HelpDoc, Options, Span, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type * as Runtime from "@effect/platform/Runtime"
-import type { Attempt, ChatCompletion, Router, RoutingError } from "@ironlabsai/core"
+import * as Terminal from "@effect/platform/Terminal"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import type { Attempt, ChatCompletion, IronlabsClient, ProviderError, Router, RoutingError } from "@ironlabsai/core"
 import type { Simulator } from "@ironlabsai/testing"
 import {
   Cause,
+  Config,
   Console,
   Duration,
   Effect,
   Either,
   Exit,
   Layer,
+  Logger,
+  LogLevel,
   Option,
   Random,
   Redacted,
   Schedule,
-  Schema
+  Schema,
+  Stream
 } from "effect"
 
 // What a command needs beyond its flags is imported when the command runs, so
@@ -88,6 +108,85 @@ export class CliError extends Schema.TaggedError<CliError>("CliError")("CliError
 }) {}
 
 // =============================================================================
+// Output: the command's product on stdout, everything about it on stderr
+// =============================================================================
+
+/**
+ * Whether each stream may carry colour and the other escape codes (those of
+ * `@effect/cli`'s help, of the log lines, of the demo's progress bars): only a
+ * terminal, and only when `NO_COLOR` is unset or empty (no-color.org) and
+ * `TERM` is not `dumb`.
+ */
+interface Colours {
+  readonly stdout: boolean
+  readonly stderr: boolean
+}
+
+const colours: Effect.Effect<Colours, never, Terminal.Terminal> = Effect.gen(function* () {
+  const env = (name: string) => Effect.orElseSucceed(Config.withDefault(Config.string(name), ""), () => "")
+  const allowed = (yield* env("NO_COLOR")) === "" && (yield* env("TERM")) !== "dumb"
+  const stdoutIsTerminal = yield* Effect.flatMap(Terminal.Terminal, (terminal) => terminal.isTTY)
+  return { stdout: allowed && stdoutIsTerminal, stderr: allowed && process.stderr.isTTY === true }
+})
+
+/**
+ * `console` without the escape codes in what it writes to a stream that may
+ * not carry them. `@effect/cli` colours its help and errors with
+ * `@effect/printer-ansi` whatever the stream, and has no switch for it.
+ */
+const withoutColour = (console: Console.Console, colours: Colours): Console.Console => {
+  if (colours.stdout && colours.stderr) return console
+  const out = colours.stdout ? keep : plain
+  const err = colours.stderr ? keep : plain
+  const unsafe = console.unsafe
+  return {
+    ...console,
+    log: (...args) => console.log(...out(args)),
+    info: (...args) => console.info(...out(args)),
+    debug: (...args) => console.debug(...out(args)),
+    error: (...args) => console.error(...err(args)),
+    warn: (...args) => console.warn(...err(args)),
+    trace: (...args) => console.trace(...err(args)),
+    unsafe: {
+      ...unsafe,
+      log: (...args) => unsafe.log(...out(args)),
+      info: (...args) => unsafe.info(...out(args)),
+      debug: (...args) => unsafe.debug(...out(args)),
+      error: (...args) => unsafe.error(...err(args)),
+      warn: (...args) => unsafe.warn(...err(args)),
+      trace: (...args) => unsafe.trace(...err(args))
+    }
+  }
+}
+
+const keep = (args: ReadonlyArray<unknown>): ReadonlyArray<unknown> => args
+const plain = (args: ReadonlyArray<unknown>): ReadonlyArray<unknown> =>
+  args.map((arg) => (typeof arg === "string" ? stripVTControlCharacters(arg) : arg))
+
+/**
+ * Writes `text` to stdout as it is, with no newline added, once the previous
+ * write has been handed over: the answer, a piece of it, or a JSON document.
+ * Diagnostics go to stderr with `Console.error`. When the reader has gone
+ * (`ironlabsai chat ... | head -c 100`), the command stops quietly, as it
+ * does on SIGINT.
+ */
+const writeOut = (text: string): Effect.Effect<void, CliError, Terminal.Terminal> =>
+  Effect.flatMap(Terminal.Terminal, (terminal) => terminal.display(text)).pipe(
+    Effect.catchAll((error) => {
+      const cause: unknown = error.cause
+      const code = typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
+      return code === "EPIPE"
+        ? Effect.interrupt
+        : Effect.fail(
+            new CliError({
+              message: `Cannot write to stdout: ${cause instanceof Error ? cause.message : error.message}`,
+              exitCode: ExitCode.Failure
+            })
+          )
+    })
+  )
+
+// =============================================================================
 // chat
 // =============================================================================
 
@@ -109,19 +208,34 @@ const timeout = Options.float("timeout").pipe(
 )
 const json = Options.boolean("json").pipe(
   Options.withDescription(
-    "Print the whole completion, its `model` and `attempts` included, as JSON, with `health`: each model's state " +
-      "(healthy, held, open, half-open) after the request."
+    "Print one JSON document on stdout, and no trace on stderr: the whole completion, its `model` and " +
+      "`attempts` included, with `health`: each model's state (healthy, held, open, half-open) after the request. " +
+      'On failure the document is { "error": { "_tag", "message", ..., "attempts" } }, the message still goes to ' +
+      "stderr and the exit code is unchanged."
   )
 )
-const prompt = Args.text({ name: "prompt" }).pipe(Args.withDescription("The user message to send."))
+const stream = Options.boolean("stream").pipe(
+  Options.withDescription(
+    "Write the answer to stdout as it arrives, then `Model used: <model id>` to stderr. With --json, each chunk " +
+      'is one line of JSON (NDJSON), and a failure one last { "error": ... } line. A stream that breaks keeps what ' +
+      "was written; the error goes to stderr and the exit code is 1."
+  )
+)
+const prompt = Args.text({ name: "prompt" }).pipe(
+  Args.withDescription(
+    "The user message to send. `-` reads it from stdin until end of input, trailing newlines removed; an empty " +
+      "stdin is a usage error."
+  )
+)
 
 const chatCommand = Command.make(
   "chat",
-  { config, system, timeout, json, prompt },
-  (options): Effect.Effect<void, CliError, FileSystem.FileSystem> => chat(options)
+  { config, system, timeout, json, stream, prompt },
+  (options): Effect.Effect<void, CliError, FileSystem.FileSystem | Terminal.Terminal> => chat(options)
 ).pipe(
   Command.withDescription(
-    "Send one message through the load balancer; print the answer, `Model used: <model id>` and the attempt trace."
+    "Send one message through the load balancer. The answer goes to stdout; `Model used: <model id>` and the " +
+      "attempt trace go to stderr, so `> answer.txt` keeps the answer alone."
   )
 )
 
@@ -130,52 +244,200 @@ interface ChatOptions {
   readonly system: Option.Option<string>
   readonly timeout: Option.Option<number>
   readonly json: boolean
+  readonly stream: boolean
   readonly prompt: string
 }
 
-const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.FileSystem> =>
+/** Why a request failed: the errors of `completions.create`. */
+type RequestError = RoutingError.RoutingError | RoutingError.StreamInterrupted | ChatCompletion.InvalidChatRequest
+
+const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.FileSystem | Terminal.Terminal> =>
   Effect.gen(function* () {
-    const deadline = yield* positiveSeconds(options.timeout, "--timeout")
-    const input = yield* readConfig(options.config)
-    const [core, { DefaultProviders, IronlabsClient }, { UndiciHttpClient }] = yield* loadChat
-    // Decoded once and env read once, before any client is built: every problem is reported with the
-    // file's name or the setting's path, and the client routes over this plan.
-    const plan = yield* Either.match(core.Reliability.decode(input, { providers: DefaultProviders.prefixes }), {
-      onLeft: (error) =>
-        Effect.fail(usageError(`Invalid reliability config in ${options.config}:\n${issueLines(error)}`)),
-      onRight: Effect.succeed
-    })
-    const connections = yield* DefaultProviders.resolveChecked().pipe(Effect.mapError(providerError))
-    const redact = redactor([connections.openai.apiKey, connections.anthropic.apiKey])
-    const user: ChatCompletion.Message = { role: "user", content: options.prompt }
+    // Every usage or config problem is found before anything is sent, the prompt on stdin last: with --json
+    // the document is its error too.
+    const setup = yield* Effect.gen(function* () {
+      const deadline = yield* positiveSeconds(options.timeout, "--timeout")
+      const input = yield* readConfig(options.config)
+      const modules = yield* loadChat
+      const [core, { DefaultProviders }] = modules
+      // Decoded once and env read once, before any client is built: every problem is reported with the
+      // file's name or the setting's path, and the client routes over this plan.
+      const plan = yield* Either.match(core.Reliability.decode(input, { providers: DefaultProviders.prefixes }), {
+        onLeft: (error) =>
+          Effect.fail(usageError(`Invalid reliability config in ${options.config}:\n${issueLines(error)}`)),
+        onRight: Effect.succeed
+      })
+      const connections = yield* DefaultProviders.resolveChecked().pipe(Effect.mapError(providerError))
+      const text = yield* readPrompt(options.prompt)
+      return { modules, deadline, plan, connections, text }
+    }).pipe(
+      Effect.tapError((error) =>
+        options.json
+          ? writeOut(jsonText({ error: { _tag: "UsageError", message: error.message, attempts: [] } }, options))
+          : Effect.void
+      )
+    )
+    const [core, { DefaultProviders, IronlabsClient }, { UndiciHttpClient }] = setup.modules
+    const redact = redactor([setup.connections.openai.apiKey, setup.connections.anthropic.apiKey])
+    const user: ChatCompletion.Message = { role: "user", content: setup.text }
     const messages: ChatCompletion.ChatCompletionRequest["messages"] = Option.match(options.system, {
       onNone: () => [user],
       onSome: (content) => [{ role: "system", content }, user]
     })
     const client = Layer.effect(
       IronlabsClient,
-      Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
-        core.IronlabsClient.fromPlan(plan, providers, { timeout: deadline })
+      Effect.map(DefaultProviders.fromResolved(setup.connections), (providers) =>
+        core.IronlabsClient.fromPlan(setup.plan, providers, { timeout: setup.deadline })
       )
     ).pipe(Layer.provide(UndiciHttpClient.layer))
-    const [completion, health] = yield* Effect.flatMap(IronlabsClient, (service) =>
-      service.completions.create({ messages }).pipe(
-        Effect.mapError(
-          (error) =>
-            new CliError({
-              message: redact(error._tag === "InvalidChatRequest" ? error.message : formatRoutingError(error)),
-              exitCode: ExitCode.Failure
-            })
-        ),
-        Effect.zip(service.health)
-      )
+    yield* Effect.flatMap(IronlabsClient, (service) =>
+      options.stream
+        ? streamed(service, messages, options, redact, core.ChatCompletion.chunkText)
+        : answered(service, messages, options, redact)
     ).pipe(Effect.provide(client))
-    yield* Console.log(
-      redact(
-        options.json ? JSON.stringify({ ...completionJson(completion), health }, null, 2) : formatCompletion(completion)
-      )
-    )
   })
+
+/** One request, answered whole: the answer (or the JSON document) on stdout, the trace on stderr. */
+const answered = (
+  service: IronlabsClient.Service,
+  messages: ChatCompletion.ChatCompletionRequest["messages"],
+  options: ChatOptions,
+  redact: (text: string) => string
+): Effect.Effect<void, CliError, Terminal.Terminal> =>
+  service.completions.create({ messages }).pipe(
+    Effect.zip(service.health),
+    Effect.matchEffect({
+      onFailure: (error) => failed(error, options, redact),
+      onSuccess: ([completion, health]) => {
+        if (options.json) return writeOut(redact(jsonText({ ...completionJson(completion), health }, options)))
+        const message = completion.choices[0]?.message
+        const answer = answerText(message?.content, toolCalls(message?.tool_calls ?? []))
+        return Effect.zipRight(
+          answer === "" ? Effect.void : writeOut(redact(`${answer}\n`)),
+          Console.error(redact(traceText(answer !== "", completion.model, completion.attempts)))
+        )
+      }
+    })
+  )
+
+/**
+ * One request, streamed: each piece of the answer is written to stdout as it
+ * arrives (with --json, each chunk as a line of JSON), then the model used
+ * goes to stderr. A failure keeps what was written, ends the line, and is
+ * reported as {@link failed} does.
+ */
+const streamed = (
+  service: IronlabsClient.Service,
+  messages: ChatCompletion.ChatCompletionRequest["messages"],
+  options: ChatOptions,
+  redact: (text: string) => string,
+  chunkText: (chunk: ChatCompletion.ChatCompletionChunk) => string
+): Effect.Effect<void, CliError, Terminal.Terminal> =>
+  Effect.gen(function* () {
+    let model: string | undefined
+    let written = false
+    /** Tool calls by index, their name and arguments put together from the deltas. */
+    const calls = new Map<number, { name: string; arguments: string }>()
+    const result = yield* service.completions.create({ messages, stream: true }).pipe(
+      Stream.runForEach((chunk) => {
+        model = chunk.model
+        if (options.json) return writeOut(redact(`${JSON.stringify(chunk)}\n`))
+        for (const call of chunk.choices.flatMap((choice) => choice.delta.tool_calls ?? [])) {
+          const entry = calls.get(call.index) ?? { name: "", arguments: "" }
+          calls.set(call.index, {
+            name: entry.name + (call.function?.name ?? ""),
+            arguments: entry.arguments + (call.function?.arguments ?? "")
+          })
+        }
+        const text = chunkText(chunk)
+        if (text === "") return Effect.void
+        written = true
+        return writeOut(redact(text))
+      }),
+      Effect.either
+    )
+    // The streamed text ends its line, as an answer printed whole does, and the tool calls follow it.
+    const called = callsLine([...calls.values()])
+    const tail = `${written ? "\n" : ""}${called === "" ? "" : `${called}\n`}`
+    if (tail !== "") yield* writeOut(redact(tail))
+    if (Either.isLeft(result)) {
+      return yield* result.left instanceof CliError ? Effect.fail(result.left) : failed(result.left, options, redact)
+    }
+    if (!options.json) {
+      yield* Console.error(traceText(written || called !== "", model ?? "-", undefined))
+    }
+  })
+
+/**
+ * Reports a failed request: with --json, the error object on stdout (a line
+ * of its own with --stream); on stderr the message, and without --json the
+ * attempt trace. Exit code 1.
+ */
+const failed = (
+  error: RequestError,
+  options: ChatOptions,
+  redact: (text: string) => string
+): Effect.Effect<never, CliError, Terminal.Terminal> =>
+  Effect.zipRight(
+    options.json ? writeOut(redact(jsonText({ error: errorJson(error) }, options))) : Effect.void,
+    Effect.fail(
+      new CliError({
+        message: redact(
+          options.json || error._tag === "InvalidChatRequest"
+            ? error.message
+            : `${error.message}\n${formatTrace(error.attempts)}`
+        ),
+        exitCode: ExitCode.Failure
+      })
+    )
+  )
+
+/** A JSON document for stdout: indented, or one line (NDJSON) with --stream. */
+const jsonText = (value: unknown, options: { readonly stream: boolean }): string =>
+  `${options.stream ? JSON.stringify(value) : JSON.stringify(value, null, 2)}\n`
+
+/**
+ * The `error` object of `--json`: `_tag` and `message` always, then what the
+ * error carries (`deadline_ms`; `models` and `retry_at`; `model`, `delivered`
+ * and `cause`; `issues`), and `attempts` always, in the shape of a
+ * completion's (empty when no model was tried).
+ */
+const errorJson = (error: RequestError) => {
+  const fields = (() => {
+    switch (error._tag) {
+      case "AllModelsFailed":
+        return {}
+      case "DeadlineExceeded":
+        return { deadline_ms: Duration.toMillis(error.deadline) }
+      case "NoModelAvailable":
+        return { models: error.models, ...(error.retryAt === undefined ? {} : { retry_at: error.retryAt }) }
+      case "StreamInterrupted":
+        return { model: error.model, delivered: error.delivered, cause: providerErrorJson(error.error) }
+      case "InvalidChatRequest":
+        return { issues: error.issues }
+    }
+  })()
+  return {
+    _tag: error._tag,
+    message: error.message,
+    ...fields,
+    attempts: error._tag === "InvalidChatRequest" ? [] : error.attempts.map(attemptJson)
+  }
+}
+
+/** Reads the prompt: the argument, or with `-` all of stdin, its trailing newlines removed. */
+const readPrompt = (prompt: string): Effect.Effect<string, CliError> =>
+  prompt !== "-"
+    ? Effect.succeed(prompt)
+    : NodeStream.toString(() => process.stdin, {
+        onFailure: (error) => usageError(`Cannot read the prompt from stdin: ${errorMessage(error)}`)
+      }).pipe(
+        Effect.map((text) => text.replace(/(\r?\n)+$/, "")),
+        Effect.filterOrFail(
+          (text) => text.trim() !== "",
+          () => usageError("The prompt is `-` but stdin is empty: pipe the message in, or give it as the argument")
+        )
+      )
 
 /** Reads and parses the config file, naming the file in every error. */
 const readConfig = (path: string): Effect.Effect<unknown, CliError, FileSystem.FileSystem> =>
@@ -219,38 +481,46 @@ const positiveSeconds = (
   })
 
 /**
- * Replaces every configured API key in `text` with `[redacted]`: a provider
- * that echoes a key in an error body must not get it printed. Keys shorter
- * than 6 characters are not secrets worth garbling the output for.
+ * Replaces every configured API key in `text` with `[redacted]`, as it is and
+ * as JSON escapes it: a provider that echoes a key in an error body must not
+ * get it printed. Keys shorter than 6 characters are not secrets worth
+ * garbling the output for.
  */
-const redactor =
-  (keys: ReadonlyArray<Redacted.Redacted<string> | undefined>) =>
-  (text: string): string =>
-    keys.reduce<string>((acc, key) => {
-      const value = key === undefined ? "" : Redacted.value(key)
-      return value.length < 6 ? acc : acc.split(value).join("[redacted]")
-    }, text)
-
-const formatCompletion = (completion: Router.RoutedCompletion): string => {
-  const message = completion.choices[0]?.message
-  const calls = (message?.tool_calls ?? []).map((call) =>
-    call.type === "function"
-      ? `${call.function.name}(${call.function.arguments})`
-      : `${call.custom.name}(${call.custom.input})`
-  )
-  return [
-    message?.content ?? (calls.length > 0 ? "" : "(no content)"),
-    ...(calls.length > 0 ? [`Tool calls: ${calls.join(", ")}`] : []),
-    "",
-    `Model used: ${completion.model}`,
-    formatTrace(completion.attempts)
-  ]
-    .join("\n")
-    .trimStart()
+const redactor = (keys: ReadonlyArray<Redacted.Redacted<string> | undefined>) => {
+  const forms = keys.flatMap((key) => {
+    const value = key === undefined ? "" : Redacted.value(key)
+    return value.length < 6 ? [] : [value, JSON.stringify(value).slice(1, -1)]
+  })
+  return (text: string): string => forms.reduce<string>((acc, form) => acc.split(form).join("[redacted]"), text)
 }
 
-const formatRoutingError = (error: RoutingError.RoutingError): string =>
-  `${error.message}\n${formatTrace(error.attempts)}`
+type Call = { readonly name: string; readonly arguments: string }
+
+/** The calls of an answer's message, as `name` and arguments. */
+const toolCalls = (
+  calls: NonNullable<ChatCompletion.ChatCompletion["choices"][number]["message"]["tool_calls"]>
+): ReadonlyArray<Call> =>
+  calls.map((call) =>
+    call.type === "function"
+      ? { name: call.function.name, arguments: call.function.arguments }
+      : { name: call.custom.name, arguments: call.custom.input }
+  )
+
+/** `Tool calls: weather({"city":"Paris"}), ...`, or nothing. */
+const callsLine = (calls: ReadonlyArray<Call>): string =>
+  calls.length === 0 ? "" : `Tool calls: ${calls.map((call) => `${call.name}(${call.arguments})`).join(", ")}`
+
+/** The answer as stdout gets it: the text, then its tool calls; empty when the model said nothing. */
+const answerText = (content: string | null | undefined, calls: ReadonlyArray<Call>): string =>
+  [content ?? "", callsLine(calls)].filter((part) => part !== "").join("\n")
+
+/** What stderr gets after an answer: `(no content)` for an empty one, the model used and the attempt trace. */
+const traceText = (answered: boolean, model: string, attempts: ReadonlyArray<Attempt.Attempt> | undefined): string =>
+  [
+    ...(answered ? [] : ["(no content)"]),
+    `Model used: ${model}`,
+    ...(attempts === undefined ? [] : [formatTrace(attempts)])
+  ].join("\n")
 
 /**
  * The attempt trace, one aligned line per attempt:
@@ -298,25 +568,23 @@ const formatTrace = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
 /** The completion as plain JSON: durations in milliseconds, errors as their fields. */
 const completionJson = (completion: Router.RoutedCompletion) => ({
   ...completion,
-  attempts: completion.attempts.map((attempt) => ({
-    model: attempt.model,
-    outcome: attempt.outcome,
-    duration_ms: Math.round(Duration.toMillis(attempt.duration)),
-    ...(attempt.skip === undefined ? {} : { skip: attempt.skip }),
-    ...(attempt.dropped === undefined ? {} : { dropped: attempt.dropped }),
-    ...(attempt.error === undefined
-      ? {}
-      : {
-          error: {
-            reason: attempt.error.reason,
-            ...(attempt.error.status === undefined ? {} : { status: attempt.error.status }),
-            ...(attempt.error.retryAfter === undefined
-              ? {}
-              : { retry_after_ms: Duration.toMillis(attempt.error.retryAfter) }),
-            ...(attempt.error.description === undefined ? {} : { description: attempt.error.description })
-          }
-        })
-  }))
+  attempts: completion.attempts.map(attemptJson)
+})
+
+const attemptJson = (attempt: Attempt.Attempt) => ({
+  model: attempt.model,
+  outcome: attempt.outcome,
+  duration_ms: Math.round(Duration.toMillis(attempt.duration)),
+  ...(attempt.skip === undefined ? {} : { skip: attempt.skip }),
+  ...(attempt.dropped === undefined ? {} : { dropped: attempt.dropped }),
+  ...(attempt.error === undefined ? {} : { error: providerErrorJson(attempt.error) })
+})
+
+const providerErrorJson = (error: ProviderError.ProviderError) => ({
+  reason: error.reason,
+  ...(error.status === undefined ? {} : { status: error.status }),
+  ...(error.retryAfter === undefined ? {} : { retry_after_ms: Duration.toMillis(error.retryAfter) }),
+  ...(error.description === undefined ? {} : { description: error.description })
 })
 
 // =============================================================================
@@ -356,7 +624,9 @@ const simulateCommand = Command.make(
   (options): Effect.Effect<void, CliError> => simulate(options)
 ).pipe(
   Command.withDescription(
-    "Run the loopback simulator of the OpenAI and Anthropic wires until SIGINT / SIGTERM; print the base URLs."
+    "Run the loopback simulator of the OpenAI and Anthropic wires until SIGINT / SIGTERM; print the base URLs. " +
+      "Clients must send an API key (ironlabsai and the official SDKs refuse to run without one), but any key " +
+      "is accepted."
   )
 )
 
@@ -429,7 +699,7 @@ const simulate = (options: SimulateOptions): Effect.Effect<void, CliError> =>
             "Point clients at it:",
             `  export OPENAI_BASE_URL=${url}/v1`,
             `  export ANTHROPIC_BASE_URL=${url}`,
-            "Any API key is accepted.",
+            "Clients must send an API key, but any key is accepted.",
             `Faults: ${faults.length === 0 ? "none" : faults.join(", ")}.`,
             "Press Ctrl+C to stop."
           ].join("\n")
@@ -474,8 +744,8 @@ const requests = Options.integer("requests").pipe(
 )
 
 const demoCommand = Command.make("demo", { live, requests }, (options) =>
-  Effect.flatMap(loadDemo, (Demo) =>
-    Demo.run({ live: options.live, requests: Option.getOrUndefined(options.requests) })
+  Effect.flatMap(Effect.zip(loadDemo, colours), ([Demo, colours]) =>
+    Demo.run({ live: options.live, requests: Option.getOrUndefined(options.requests), progress: colours.stderr })
   )
 ).pipe(
   Command.withDescription(
@@ -500,11 +770,21 @@ export const command = Command.make("ironlabsai", {}, () =>
   Command.withSubcommands([chatCommand, simulateCommand, demoCommand])
 )
 
+/** The package's own version: `src/` and `dist/` both sit one level below its `package.json`. */
+const version = (createRequire(import.meta.url)("../package.json") as { readonly version: string }).version
+
 const cli = Command.run(command, {
   name: "ironlabsai",
-  version: "0.1.0",
+  version,
   summary: Span.text("client-side load balancing across language-model providers"),
   footer: HelpDoc.blocks([
+    HelpDoc.h1("OUTPUT"),
+    HelpDoc.p(
+      "What a command produces goes to stdout: chat's answer (or, with --json, its JSON document), the " +
+        "simulator's address, the demo's report. What it says about it goes to stderr: the model used and the " +
+        "attempt trace, log lines (warnings and errors; see --log-level), errors, progress bars. No colour nor " +
+        "other escape codes on a stream that is not a terminal, nor when NO_COLOR is set or TERM is dumb."
+    ),
     HelpDoc.h1("ENVIRONMENT"),
     HelpDoc.p(
       "chat reads OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL, as the official SDKs " +
@@ -513,16 +793,33 @@ const cli = Command.run(command, {
     HelpDoc.h1("EXIT CODES"),
     HelpDoc.p(
       "0 success, --help, --version, or stopped by SIGINT / SIGTERM; 1 every model failed, the --timeout " +
-        "deadline passed, or another runtime failure (the error and the attempt trace go to stderr); 2 a usage " +
-        "error, or a config file that is missing, not JSON or invalid (every offending path is listed)."
+        "deadline passed, the stream broke, or another runtime failure (the error and the attempt trace go to " +
+        "stderr); 2 a usage error, an empty prompt on stdin, or a config file that is missing, not JSON or invalid " +
+        "(every offending path is listed)."
     )
   ])
 })
 
+const subcommands: ReadonlySet<string> = new Set(["chat", "simulate", "demo"])
+
+/**
+ * `@effect/cli` shows a subcommand's usage as `$ chat ...` for
+ * `ironlabsai chat --help`, but as `$ ironlabsai chat ...` when the help is
+ * asked of the parent too: `ironlabsai --help chat --help` is asked instead.
+ */
+const withFullUsage = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const [runtime = "", script = "", command = "", ...rest] = argv
+  return subcommands.has(command) && rest.some((arg) => arg === "--help" || arg === "-h")
+    ? [runtime, script, "--help", command, "--help"]
+    : argv
+}
+
 /**
  * Runs the tool on a full `process.argv` (runtime and script first). Errors
  * are printed to stderr here (usage errors by `@effect/cli` itself), so run it
- * with `disableErrorReporting` and {@link teardown} for the exit code.
+ * with `disableErrorReporting` and {@link teardown} for the exit code. Log
+ * lines go to stderr, by a logger of its own in place of `runMain`'s pretty
+ * logger (which writes to stdout).
  *
  * @since 0.1.0
  * @category running
@@ -530,7 +827,20 @@ const cli = Command.run(command, {
 export const run = (
   argv: ReadonlyArray<string>
 ): Effect.Effect<void, CliError | ValidationError.ValidationError | Error, CliApp.CliApp.Environment> =>
-  cli(argv).pipe(Effect.tapErrorCause(report))
+  Effect.gen(function* () {
+    const { stdout, stderr } = yield* colours
+    const console = yield* Effect.console
+    const logger = Logger.prettyLogger({ stderr: true, colors: stderr })
+    return yield* cli(withFullUsage(argv)).pipe(
+      Effect.tapErrorCause(report),
+      Effect.withConsole(withoutColour(console, { stdout, stderr })),
+      Effect.provide(
+        Layer.merge(Logger.remove(Logger.prettyLoggerDefault), Logger.replace(Logger.defaultLogger, logger))
+      ),
+      // `--log-level` sets a level of its own inside.
+      Logger.withMinimumLogLevel(LogLevel.Warning)
+    )
+  })
 
 const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.void

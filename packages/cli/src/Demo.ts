@@ -32,6 +32,14 @@ export interface Options {
   readonly requests?: number | undefined
   /** Where the report goes. Default: stdout. */
   readonly write?: ((text: string) => void) | undefined
+  /**
+   * Show two live progress bars on stderr while the requests run. Default:
+   * when stderr is a terminal. The `ironlabsai` command turns them off when
+   * `NO_COLOR` is set or `TERM` is `dumb`, as they move the cursor.
+   *
+   * @since 0.3.0
+   */
+  readonly progress?: boolean | undefined
 }
 
 const GPT = "openai/gpt-4o"
@@ -128,7 +136,7 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
       print(`\n${scenario.title}`)
       const [balanced, alone] = yield* Effect.scoped(
         Effect.flatMap(options.live ? Effect.succeed({}) : simulatedEndpoints, (endpoints) =>
-          withProgress(requests, (bars) =>
+          withProgress(requests, options.progress ?? process.stderr.isTTY === true, (bars) =>
             Effect.all(
               [
                 workload(scenario.reliability, endpoints, requests, bars.balanced),
@@ -260,32 +268,35 @@ const badDay = () => {
 
 const gaussian = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random())
 
-/** Two live progress bars, one per run, removed when both are done. */
+/** Two live progress bars on stderr, one per run, removed when both are done; or none. */
 const withProgress = <A, E, R>(
   total: number,
+  show: boolean,
   f: (bars: {
     readonly balanced: (answered: number) => void
     readonly alone: (answered: number) => void
   }) => Effect.Effect<A, E, R>
 ) =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => {
-      const multi = new MultiBar({
-        format: "  {name} {bar} {value}/{total} done, {answered} answered",
-        barsize: 24,
-        hideCursor: true,
-        clearOnComplete: true,
-        stream: process.stdout
-      })
-      const bar = (name: string) => {
-        const single = multi.create(total, 0, { name: name.padEnd(22), answered: 0 })
-        return (answered: number) => single.increment({ answered })
-      }
-      return { multi, balanced: bar("with the load balancer"), alone: bar("gpt-4o alone") }
-    }),
-    f,
-    ({ multi }) => Effect.sync(() => multi.stop())
-  )
+  show
+    ? Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const multi = new MultiBar({
+            format: "  {name} {bar} {value}/{total} done, {answered} answered",
+            barsize: 24,
+            hideCursor: true,
+            clearOnComplete: true,
+            stream: process.stderr
+          })
+          const bar = (name: string) => {
+            const single = multi.create(total, 0, { name: name.padEnd(22), answered: 0 })
+            return (answered: number) => single.increment({ answered })
+          }
+          return { multi, balanced: bar("with the load balancer"), alone: bar("gpt-4o alone") }
+        }),
+        f,
+        ({ multi }) => Effect.sync(() => multi.stop())
+      )
+    : f({ balanced: () => {}, alone: () => {} })
 
 /** Sends `requests` requests through a client built from `reliability`. */
 const workload = (

@@ -6,22 +6,27 @@
  *
  * Every spawned run gets the canary key below in OPENAI_API_KEY and
  * ANTHROPIC_API_KEY, and every test asserts it is absent from the output.
+ * Spawned runs write to pipes, not terminals: every test asserts that their
+ * output has no escape code at all.
  */
 import { type ChildProcessByStdio, spawn } from "node:child_process"
+import { createRequire } from "node:module"
 import { createServer } from "node:net"
-import type { Readable } from "node:stream"
+import type { Readable, Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
-import { stripVTControlCharacters } from "node:util"
+import { Terminal } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Simulator } from "@ironlabsai/testing"
-import { ConfigProvider, Effect, Exit, FiberId } from "effect"
+import { ConfigProvider, Effect, Exit, FiberId, Layer } from "effect"
 import * as Cli from "../src/Cli.js"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
 
 const CANARY = "sk-canary-cli-123"
+/** The version help must show: the package's own. */
+const cliVersion = (createRequire(import.meta.url)("../package.json") as { readonly version: string }).version
 /** A spawn takes a second or two of tsx start-up on an idle machine; far more on a busy one. */
 const spawnTimeout = 60_000
 const GPT = "openai/gpt-4o"
@@ -34,13 +39,16 @@ interface Result {
   readonly stderr: string
 }
 
-type Child = ChildProcessByStdio<null, Readable, Readable>
+type Child = ChildProcessByStdio<Writable, Readable, Readable>
 
-/** The parent's env without any provider settings, plus the canary keys and `extra`. */
+/**
+ * The parent's env without any provider settings nor `NO_COLOR` (colour is off because the output is not a
+ * terminal, not because of it), plus the canary keys and `extra`.
+ */
 const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(OPENAI|ANTHROPIC)_/.test(name)) env[name] = value
+    if (!/^(OPENAI|ANTHROPIC)_/.test(name) && name !== "NO_COLOR") env[name] = value
   }
   return { ...env, OPENAI_API_KEY: CANARY, ANTHROPIC_API_KEY: CANARY, ...extra }
 }
@@ -48,13 +56,17 @@ const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.Proce
 const pointedAt = (sim: Simulator.Simulator) =>
   environment({ OPENAI_BASE_URL: sim.openaiBaseUrl, ANTHROPIC_BASE_URL: sim.anthropicBaseUrl })
 
-const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Child =>
-  spawn(process.execPath, ["--conditions=@ironlabsai/source", "--import", "tsx", bin, ...args], {
+/** Spawns the tool with `input` on its stdin, closed after it (at once without `input`). */
+const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, input = ""): Child => {
+  const child = spawn(process.execPath, ["--conditions=@ironlabsai/source", "--import", "tsx", bin, ...args], {
     env,
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["pipe", "pipe", "pipe"]
   })
+  child.stdin.end(input)
+  return child
+}
 
-/** Collects a child's output until it exits (killed after 50 s), and checks that no key leaked. */
+/** Collects a child's output until it exits (killed after 50 s); checks that no key leaked and no escape code was written. */
 const finish = (child: Child): Promise<Result> =>
   new Promise((resolve) => {
     let stdout = ""
@@ -69,11 +81,14 @@ const finish = (child: Child): Promise<Result> =>
     child.on("close", (code, signal) => {
       clearTimeout(timer)
       assert.notInclude(stdout + stderr, CANARY, "an API key was printed")
+      assert.notInclude(stdout, "\x1b", "an escape code went to stdout, a pipe")
+      assert.notInclude(stderr, "\x1b", "an escape code went to stderr, a pipe")
       resolve({ code, signal, stdout, stderr })
     })
   })
 
-const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = environment()) => finish(spawnCli(args, env))
+const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = environment(), input?: string) =>
+  finish(spawnCli(args, env, input))
 
 /** Runs `f` with a fresh simulator that requires the canary key on both wires. */
 const withSimulator = async <A>(f: (sim: Simulator.Simulator) => Promise<A>): Promise<A> => {
@@ -109,76 +124,103 @@ const freePort = (): Promise<number> =>
   })
 
 describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
+  /** The help on stdout, plain text (`finish` checks that no escape code was written). */
   const help = async (args: ReadonlyArray<string>) => {
     const result = await cli(args)
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stderr, "")
-    return stripVTControlCharacters(result.stdout)
+    return result.stdout
   }
 
-  it("lists the commands, the environment and the exit codes", async () => {
+  it("lists the commands, the output streams, the environment and the exit codes, in plain text", async () => {
     const out = await help(["--help"])
-    assert.include(out, "ironlabsai 0.1.0")
+    assert.isTrue(out.startsWith(`ironlabsai\n\nironlabsai ${cliVersion} -- `), out)
     assert.include(out, "COMMANDS")
     for (const usage of ["- chat (-c, --config file)", "- simulate [--port integer]", "- demo [--live]"]) {
       assert.include(out, usage)
     }
+    assert.include(out, "OUTPUT\n\nWhat a command produces goes to stdout")
+    assert.include(out, "nor when NO_COLOR is set or TERM is dumb")
     assert.include(out, "OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL")
     assert.include(out, "EXIT CODES")
   })
 
-  it("chat --help explains the config file and every option", async () => {
+  it("chat --help shows the full command, explains the config file, every option and the streams", async () => {
     const out = await help(["chat", "--help"])
-    assert.include(out, "$ chat (-c, --config file) [--system text] [--timeout float] [--json] <prompt>")
-    assert.include(out, "print the answer, `Model used: <model id>` and the attempt trace")
-    for (const option of ["(-c, --config file)", "--system text", "--timeout float", "--json", "<prompt>"]) {
+    assert.include(
+      out,
+      "\n$ ironlabsai chat (-c, --config file) [--system text] [--timeout float] [--json] [--stream] <prompt>\n"
+    )
+    assert.include(out, "The answer goes to stdout; `Model used: <model id>` and the attempt trace go to stderr")
+    for (const option of [
+      "(-c, --config file)",
+      "--system text",
+      "--timeout float",
+      "--json",
+      "--stream",
+      "<prompt>"
+    ]) {
       assert.include(out, option)
     }
     assert.include(out, "failover_chain")
     assert.include(out, "The overall deadline in seconds")
+    assert.include(out, "`-` reads it from stdin until end of input")
+    assert.include(out, '{ "error": { "_tag", "message", ..., "attempts" } }')
+    assert.include(out, "one line of JSON (NDJSON)")
   })
 
-  it("simulate --help explains the port, host and faults", async () => {
+  it("the full command also with -h, and with options before it", async () => {
+    const out = await help(["chat", "-c", fixture("failover.json"), "-h"])
+    assert.include(out, "\n$ ironlabsai chat (-c, --config file)")
+  })
+
+  it("simulate --help shows the full command, explains the port, host, faults and API keys", async () => {
     const out = await help(["simulate", "--help"])
+    assert.include(out, "\n$ ironlabsai simulate [--port integer] [--host text]")
     for (const option of ["--port integer", "--host text", "--fail-rate float", "--latency integer", "--verbose"]) {
       assert.include(out, option)
     }
     assert.include(out, "(default 8787)")
     assert.include(out, "Loopback only")
+    assert.include(
+      out,
+      "Clients must send an API key (ironlabsai and the official SDKs refuse to run without one), but any key is accepted."
+    )
   })
 
-  it("demo --help explains --live and --requests", async () => {
+  it("demo --help shows the full command, explains --live and --requests", async () => {
     const out = await help(["demo", "--help"])
-    assert.include(out, "$ demo [--live] [--requests integer]")
+    assert.include(out, "\n$ ironlabsai demo [--live] [--requests integer]\n")
     assert.include(out, "Use the real providers")
     assert.include(out, "Requests per configuration")
+  })
+
+  it("a usage error goes to stderr in plain text, exit 2", async () => {
+    const result = await cli(["chat", "Hi"])
+    assert.strictEqual(result.code, 2)
+    assert.strictEqual(result.stdout, "")
+    assert.strictEqual(result.stderr, "Expected to find option: '--config'\n\n")
   })
 })
 
 describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
-  it("answers with the seed's weighted config, printing the model used and a one-attempt trace", () =>
+  it("answers with the seed's weighted config: the answer alone on stdout, the model used and the trace on stderr", () =>
     withSimulator(async (sim) => {
       const result = await cli(
         ["chat", "--config", fixture("weighted.json"), "Write a haiku about the ocean."],
         pointedAt(sim)
       )
       assert.strictEqual(result.code, 0, result.stderr)
-      assert.strictEqual(result.stderr, "")
-      const match = /^Model used: (\S+)$/m.exec(result.stdout)
+      const match = /^Model used: (\S+)$/m.exec(result.stderr)
       assert.isNotNull(match)
       const model = match![1]!
       assert.oneOf(model, [GPT, HAIKU])
       const wireModel = model.slice(model.indexOf("/") + 1)
+      // `ironlabsai chat ... > answer.txt` gets the answer and nothing else.
+      assert.strictEqual(result.stdout, `Simulated answer from ${wireModel}.\n`)
       assert.strictEqual(
-        normalize(result.stdout),
-        [
-          `Simulated answer from ${wireModel}.`,
-          "",
-          `Model used: ${model}`,
-          "Attempts (1):",
-          `1. ${model} ok N ms`,
-          ""
-        ].join("\n")
+        normalize(result.stderr),
+        [`Model used: ${model}`, "Attempts (1):", `1. ${model} ok N ms`, ""].join("\n")
       )
       // The key was sent (the simulator requires it), and gpt-4o got its model message.
       assert.strictEqual(sim.requests.length, 1)
@@ -200,12 +242,10 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
         pointedAt(sim)
       )
       assert.strictEqual(result.code, 0, result.stderr)
-      assert.strictEqual(result.stderr, "")
+      assert.strictEqual(result.stdout, "Simulated answer from claude-3-5-haiku-20241022.\n")
       assert.strictEqual(
-        normalize(result.stdout),
+        normalize(result.stderr),
         [
-          "Simulated answer from claude-3-5-haiku-20241022.",
-          "",
           `Model used: ${HAIKU}`,
           "Attempts (3):",
           `1. ${GPT} Overloaded (HTTP 503) N ms Simulated server_error.`,
@@ -227,11 +267,10 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       sim.script("gpt-4o", { toolCalls: [{ id: "call_1", name: "weather", arguments: { city: "Paris" } }] })
       const result = await cli(["chat", "-c", fixture("unservable.json"), "Weather in Paris?"], pointedAt(sim))
       assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, 'Tool calls: weather({"city":"Paris"})\n')
       assert.strictEqual(
-        normalize(result.stdout),
+        normalize(result.stderr),
         [
-          'Tool calls: weather({"city":"Paris"})',
-          "",
           `Model used: ${GPT}`,
           "Attempts (2):",
           `1. ${HAIKU} skipped: unsupported N ms cannot serve messages[1].name`,
@@ -308,6 +347,160 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       )
     }))
 
+  it("--json on failure prints the error object on stdout, the message on stderr, exit 1, keys redacted", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { status: 500 }, { status: 502 })
+      sim.script("claude-3-5-haiku-20241022", {
+        status: 401,
+        error: { type: "authentication_error", message: `invalid x-api-key ${CANARY}` }
+      })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--json", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 1)
+      const message = `All models failed after 3 attempts: ${GPT}: ServerError x2; ${HAIKU}: Authentication`
+      assert.strictEqual(result.stderr, `${message}\n`)
+      const document = JSON.parse(result.stdout)
+      assert.deepStrictEqual(Object.keys(document), ["error"])
+      const { error } = document
+      assert.deepStrictEqual(Object.keys(error), ["_tag", "message", "attempts"])
+      assert.strictEqual(error._tag, "AllModelsFailed")
+      assert.strictEqual(error.message, message)
+      assert.deepStrictEqual(
+        error.attempts.map((a: { model: string; outcome: string; error: { reason: string; status: number } }) => [
+          a.model,
+          a.outcome,
+          a.error.reason,
+          a.error.status
+        ]),
+        [
+          [GPT, "failure", "ServerError", 500],
+          [GPT, "failure", "ServerError", 502],
+          [HAIKU, "failure", "Authentication", 401]
+        ]
+      )
+      assert.strictEqual(error.attempts[2].error.description, "invalid x-api-key [redacted]")
+    }))
+
+  it("--json with an invalid config prints a UsageError object, exit 2", async () => {
+    const file = fixture("invalid.json")
+    const result = await cli(["chat", "-c", file, "--json", "Hi"])
+    assert.strictEqual(result.code, 2)
+    const message = result.stderr.slice(0, -1)
+    assert.isTrue(message.startsWith(`Invalid reliability config in ${file}:\n  - weights`), message)
+    assert.deepStrictEqual(JSON.parse(result.stdout), { error: { _tag: "UsageError", message, attempts: [] } })
+  })
+
+  it("`-` reads the prompt from stdin until its end, trailing newlines removed", () =>
+    withSimulator(async (sim) => {
+      const result = await cli(
+        ["chat", "-c", fixture("failover.json"), "-"],
+        pointedAt(sim),
+        "Describe a sunset.\nIn two lines.\n\n"
+      )
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, "Simulated answer from gpt-4o.\n")
+      const body = sim.requests[0]!.body as { messages: ReadonlyArray<{ role: string; content: string }> }
+      assert.deepStrictEqual(body.messages, [{ role: "user", content: "Describe a sunset.\nIn two lines." }])
+    }))
+
+  it("`-` with an empty stdin is a usage error, exit 2, and nothing is sent", () =>
+    withSimulator(async (sim) => {
+      for (const input of ["", "\n \n"]) {
+        const result = await cli(["chat", "-c", fixture("failover.json"), "-"], pointedAt(sim), input)
+        assert.strictEqual(result.code, 2)
+        assert.strictEqual(result.stdout, "")
+        assert.strictEqual(
+          result.stderr,
+          "The prompt is `-` but stdin is empty: pipe the message in, or give it as the argument\n"
+        )
+      }
+      assert.strictEqual(sim.requests.length, 0)
+    }))
+
+  it("--stream writes each piece to stdout as it arrives, then the model used to stderr", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { chunks: ["Salt ", "wind ", "on ", "the ", "glass."], chunkInterval: 250 })
+      const child = spawnCli(["chat", "-c", fixture("failover.json"), "--stream", "Hi"], pointedAt(sim))
+      const done = finish(child)
+      // The first piece is out while the model is still answering (a piece every 250 ms): nothing waits for the rest.
+      const first = await new Promise<string>((resolve, reject) => {
+        child.stdout.once("data", (data) => resolve(String(data)))
+        child.on("exit", () => reject(new Error("chat exited before writing")))
+      })
+      assert.isTrue(first.startsWith("Salt "), first)
+      assert.notInclude(first, "glass.")
+      assert.strictEqual(sim.requests[0]!.outcome, "pending")
+      const result = await done
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, "Salt wind on the glass.\n")
+      assert.strictEqual(result.stderr, `Model used: ${GPT}\n`)
+    }))
+
+  it("--stream prints streamed tool calls as an answer printed whole does", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { toolCalls: [{ name: "weather", arguments: { city: "Paris" } }, { name: "time" }] })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--stream", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, 'Tool calls: weather({"city":"Paris"}), time({})\n')
+      assert.strictEqual(result.stderr, `Model used: ${GPT}\n`)
+    }))
+
+  it("--stream --json writes one chunk per line (NDJSON), and nothing to stderr", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { chunks: ["Salt ", "wind."] })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--stream", "--json", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stderr, "")
+      assert.isTrue(result.stdout.endsWith("}\n"))
+      const chunks = result.stdout
+        .slice(0, -1)
+        .split("\n")
+        .map((line) => JSON.parse(line))
+      for (const chunk of chunks) assert.deepInclude(chunk, { object: "chat.completion.chunk", model: GPT })
+      const text = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
+      assert.strictEqual(text, "Salt wind.")
+    }))
+
+  it("--stream: a stream that breaks keeps what was written, the error and trace go to stderr, exit 1", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { chunks: ["Salt ", "wind ", "on"], breakAfterChunks: 2 })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--stream", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual(result.stdout, "Salt wind \n")
+      assert.strictEqual(
+        normalize(result.stderr),
+        [`The stream from ${GPT} broke after 10 characters: Transport`, "Attempts (1):", `1. ${GPT} ok N ms`, ""].join(
+          "\n"
+        )
+      )
+    }))
+
+  it("--stream --json: a stream that breaks ends with an error line, exit 1", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { chunks: ["Salt ", "wind ", "on"], breakAfterChunks: 2 })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--stream", "--json", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual(result.stderr, `The stream from ${GPT} broke after 10 characters: Transport\n`)
+      const lines = result.stdout
+        .slice(0, -1)
+        .split("\n")
+        .map((line) => JSON.parse(line))
+      const { error } = lines.pop()
+      const text = lines.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
+      assert.strictEqual(text, "Salt wind ")
+      assert.deepStrictEqual(Object.keys(error), ["_tag", "message", "model", "delivered", "cause", "attempts"])
+      assert.deepInclude(error, {
+        _tag: "StreamInterrupted",
+        message: `The stream from ${GPT} broke after 10 characters: Transport`,
+        model: GPT,
+        delivered: "Salt wind "
+      })
+      assert.strictEqual(error.cause.reason, "Transport")
+      assert.deepStrictEqual(
+        error.attempts.map((a: { model: string; outcome: string }) => [a.model, a.outcome]),
+        [[GPT, "success"]]
+      )
+    }))
+
   it("exits 2 and lists every offending path of an invalid config", async () => {
     const file = fixture("invalid.json")
     const result = await cli(["chat", "-c", file, "Hi"])
@@ -376,7 +569,7 @@ describe("ironlabsai simulate", { timeout: spawnTimeout }, () => {
         "Point clients at it:",
         `  export OPENAI_BASE_URL=${url}/v1`,
         `  export ANTHROPIC_BASE_URL=${url}`,
-        "Any API key is accepted.",
+        "Clients must send an API key, but any key is accepted.",
         "Faults: none.",
         "Press Ctrl+C to stop.",
         "#1 openai gpt-4o answered 200",
@@ -388,8 +581,14 @@ describe("ironlabsai simulate", { timeout: spawnTimeout }, () => {
 })
 
 describe("Cli.run in process", () => {
+  /** Node's terminal, but one whose stdout says it is a terminal. */
+  const tty = Layer.effect(
+    Terminal.Terminal,
+    Effect.map(Terminal.Terminal, (terminal) => ({ ...terminal, isTTY: Effect.succeed(true) }))
+  ).pipe(Layer.provide(NodeContext.layer))
+
   /** Runs the tool with a captured console and the given env; returns the exit code and the output. */
-  const run = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) =>
+  const run = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}, terminal = false) =>
     Effect.gen(function* () {
       const stdout: Array<string> = []
       const stderr: Array<string> = []
@@ -402,6 +601,7 @@ describe("Cli.run in process", () => {
       const exit = yield* Cli.run(["node", "ironlabsai", ...args]).pipe(
         Effect.withConsole(capture),
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+        Effect.provide(terminal ? tty : Layer.empty),
         Effect.provide(NodeContext.layer),
         Effect.exit
       )
@@ -448,6 +648,22 @@ describe("Cli.run in process", () => {
       const unknown = yield* run(["chat", "Hi"])
       assert.strictEqual(unknown.code, 2)
       assert.include(unknown.stderr, "Expected to find option: '--config'")
+    })
+  )
+
+  it.live("help on a terminal has colour, none when NO_COLOR is set to anything but empty, or TERM is dumb", () =>
+    Effect.gen(function* () {
+      const colourful = (env: Readonly<Record<string, string>>) =>
+        Effect.map(run(["--help"], env, true), (result) => {
+          assert.strictEqual(result.code, 0)
+          assert.include(result.stdout, "EXIT CODES")
+          return result.stdout.includes("\x1b[")
+        })
+      assert.isTrue(yield* colourful({}))
+      assert.isTrue(yield* colourful({ NO_COLOR: "" }))
+      assert.isFalse(yield* colourful({ NO_COLOR: "1" }))
+      assert.isFalse(yield* colourful({ NO_COLOR: "false" }))
+      assert.isFalse(yield* colourful({ TERM: "dumb" }))
     })
   )
 
