@@ -61,7 +61,6 @@ import {
   LogLevel,
   Option,
   Random,
-  Redacted,
   Schedule,
   Schema,
   Stream
@@ -267,7 +266,8 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
           Effect.fail(usageError(`Invalid reliability config in ${options.config}:\n${issueLines(error)}`)),
         onRight: Effect.succeed
       })
-      const connections = yield* DefaultProviders.resolveChecked().pipe(Effect.mapError(providerError))
+      const used = plan.models.map((m) => m.model.provider)
+      const connections = yield* DefaultProviders.resolveChecked({}, used).pipe(Effect.mapError(providerError))
       const text = yield* readPrompt(options.prompt)
       return { modules, deadline, plan, connections, text }
     }).pipe(
@@ -277,8 +277,9 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
           : Effect.void
       )
     )
-    const [core, { DefaultProviders, IronlabsClient }, { UndiciHttpClient }] = setup.modules
-    const redact = redactor([setup.connections.openai.apiKey, setup.connections.anthropic.apiKey])
+    const [core, { DefaultProviders, IronlabsClient }, { Redaction, UndiciHttpClient }] = setup.modules
+    // A provider that echoes a key in an error body must not get it printed, in any encoding.
+    const redact = Redaction.redactor([setup.connections.openai.apiKey, setup.connections.anthropic.apiKey])
     const user: ChatCompletion.Message = { role: "user", content: setup.text }
     const messages: ChatCompletion.ChatCompletionRequest["messages"] = Option.match(options.system, {
       onNone: () => [user],
@@ -479,20 +480,6 @@ const positiveSeconds = (
         ? Effect.succeed(Duration.millis(seconds * 1000))
         : Effect.fail(usageError(`${flag} is a number of seconds > 0, got ${seconds}`))
   })
-
-/**
- * Replaces every configured API key in `text` with `[redacted]`, as it is and
- * as JSON escapes it: a provider that echoes a key in an error body must not
- * get it printed. Keys shorter than 6 characters are not secrets worth
- * garbling the output for.
- */
-const redactor = (keys: ReadonlyArray<Redacted.Redacted<string> | undefined>) => {
-  const forms = keys.flatMap((key) => {
-    const value = key === undefined ? "" : Redacted.value(key)
-    return value.length < 6 ? [] : [value, JSON.stringify(value).slice(1, -1)]
-  })
-  return (text: string): string => forms.reduce<string>((acc, form) => acc.split(form).join("[redacted]"), text)
-}
 
 type Call = { readonly name: string; readonly arguments: string }
 

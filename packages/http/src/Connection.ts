@@ -56,10 +56,14 @@ export interface Problem {
 }
 
 /**
- * What makes connection options unusable: a key with a control character (it
- * would split headers; the key is never echoed), or a base URL that is not
- * http(s) or carries `user:password@` (a credential in a URL ends up in logs).
- * A missing key is not a problem here: the provider fails each call instead.
+ * What makes connection options unusable: an empty key, or one with any
+ * character outside printable ASCII (a control character would split
+ * headers, a character above U+00FF cannot be sent at all, and a space or an
+ * invisible character is a paste accident; the key is never echoed); or a
+ * base URL that is not http(s) or carries `user:password@` (a credential in a
+ * URL ends up in logs). A missing key is not a problem here: a provider made
+ * without one fails each call, and the client, which knows which providers
+ * its models use, refuses to start (`DefaultProviders.resolveChecked`).
  *
  * @since 0.2.0
  * @category validation
@@ -68,10 +72,14 @@ export const problems = (options: Options): ReadonlyArray<Problem> => {
   const found: Array<Problem> = []
   if (options.apiKey !== undefined) {
     const key = Redacted.value(options.apiKey)
+    // Keys are printable ASCII: anything else is a paste accident, and some of it cannot go in a header at all.
+    const odd = /[^\x21-\x7e]/.exec(key)
     if (key.trim() === "") found.push({ field: "apiKey", message: "is empty" })
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-    else if (/[\u0000-\u001f\u007f]/.test(key)) {
-      found.push({ field: "apiKey", message: "contains a control character (CR, LF, NUL...); the key is not shown" })
+    else if (odd !== null) {
+      found.push({
+        field: "apiKey",
+        message: `contains ${characterName(odd[0])}: a key is printable ASCII, sent in an HTTP header; the key is not shown`
+      })
     }
   }
   if (options.baseURL !== undefined) {
@@ -84,6 +92,22 @@ export const problems = (options: Options): ReadonlyArray<Problem> => {
     }
   }
   return found
+}
+
+/** A character a key should not hold, named without showing the key: `a space`, `U+200B (invisible)`. */
+const characterName = (character: string): string => {
+  const code = character.codePointAt(0) ?? 0
+  const names: Record<number, string> = {
+    32: "a space",
+    9: "a tab",
+    10: "a line feed",
+    13: "a carriage return",
+    0: "a NUL"
+  }
+  const hex = `U+${code.toString(16).toUpperCase().padStart(4, "0")}`
+  if (names[code] !== undefined) return names[code]
+  if (code < 0x20 || code === 0x7f) return `a control character (${hex})`
+  return code > 0xff ? `${hex}, which no HTTP header can carry` : `${hex}, outside printable ASCII`
 }
 
 /**

@@ -23,7 +23,7 @@ import {
   Option,
   ParseResult,
   Predicate,
-  Redacted,
+  type Redacted,
   Schema,
   Sink,
   Stream
@@ -31,6 +31,7 @@ import {
 import { dual, identity } from "effect/Function"
 import { type ChatCompletion, Json, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
+import * as Redaction from "./Redaction.js"
 import * as Sse from "./Sse.js"
 
 /**
@@ -257,47 +258,9 @@ const preserve = { onExcessProperty: "preserve" } as const
 /** Stateless without `{ stream: true }`, so one serves every body. */
 const utf8 = new TextDecoder()
 
-/**
- * Cuts a secret out of provider text, before any of it is excerpted or
- * truncated: the secret as it is, and as a provider may echo it encoded
- * (JSON-escaped, with `/` as `\/` too, and URL-encoded), since the text is
- * decoded later (a JSON error message) or quoted as it is.
- */
-const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) => {
-  if (secret === undefined) return (text) => text
-  return (text) => {
-    let redacted = text
-    for (const form of secretForms(secret)) {
-      if (redacted.includes(form)) redacted = redacted.replaceAll(form, "[redacted]")
-    }
-    return redacted
-  }
-}
-
-/** The forms of each key, computed the first time some text is redacted (a provider keeps its key). */
-const formsOfSecret = new WeakMap<Redacted.Redacted<string>, ReadonlyArray<string>>()
-
-const secretForms = (secret: Redacted.Redacted<string>): ReadonlyArray<string> => {
-  const known = formsOfSecret.get(secret)
-  if (known !== undefined) return known
-  const value = Redacted.value(secret)
-  const escaped = JSON.stringify(value).slice(1, -1)
-  const encoded = encodeURIComponent(value)
-  const forms =
-    value === ""
-      ? []
-      : [
-          ...new Set([
-            value,
-            escaped,
-            escaped.replaceAll("/", "\\/"),
-            encoded,
-            encoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase())
-          ])
-        ]
-  formsOfSecret.set(secret, forms)
-  return forms
-}
+/** The redactor of the one key a call was made with. */
+const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) =>
+  Redaction.redactor([secret])
 
 /**
  * A 2xx body: the schema's value, or, when the body is an error object (some

@@ -32,3 +32,10 @@ export * as CallSpan from "./CallSpan.js"
  * @since 0.1.0
  */
 export * as UndiciHttpClient from "./UndiciHttpClient.js"
+
+/**
+ * Cuts API keys, in every encoding a provider may echo them, out of text.
+ *
+ * @since 0.3.0
+ */
+export * as Redaction from "./Redaction.js"

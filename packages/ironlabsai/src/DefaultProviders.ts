@@ -17,7 +17,7 @@
  */
 import type { HttpClient } from "@effect/platform"
 import { AnthropicProvider } from "@ironlabsai/anthropic"
-import { Provider } from "@ironlabsai/core"
+import { Provider, Reliability } from "@ironlabsai/core"
 import { Connection } from "@ironlabsai/http"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { type ConfigError, Effect, Either, Layer, Redacted, Schema } from "effect"
@@ -111,18 +111,48 @@ export const problems = (resolved: Resolved): ReadonlyArray<{ readonly path: str
 
 /**
  * Settings from `options` and `Config`, checked: the resolved settings, or
- * every problem found (an unreadable environment is reported at `env`).
+ * every problem found (an unreadable environment is reported at `env`). Each
+ * provider in `used` (the prefixes the config's models use) must have a key,
+ * as `openai-node` requires one at construction: a missing key is a problem
+ * naming the variable to set, not a failover on every request. A host that
+ * needs no key (a local vLLM or Ollama) takes any, such as `"none"`.
  *
  * @since 0.2.0
  * @category constructors
  */
-export const resolveChecked = (options: Options = {}): Effect.Effect<Resolved, ConnectionConfigError> =>
+export const resolveChecked = (
+  options: Options = {},
+  used: ReadonlyArray<string> = []
+): Effect.Effect<Resolved, ConnectionConfigError> =>
   Effect.flatMap(Effect.either(resolve(options)), (resolved) => {
     if (Either.isLeft(resolved)) {
       return Effect.fail(new ConnectionConfigError({ issues: [{ path: "env", message: resolved.left.message }] }))
     }
-    const issues = problems(resolved.right)
+    const issues = [...missingKeys(resolved.right, used), ...problems(resolved.right)]
     return issues.length > 0 ? Effect.fail(new ConnectionConfigError({ issues })) : Effect.succeed(resolved.right)
+  })
+
+/** The providers of `used` that have no key, each naming its variable. */
+const missingKeys = (resolved: Resolved, used: ReadonlyArray<string>) =>
+  (["openai", "anthropic"] as const)
+    .filter((name) => used.includes(name) && resolved[name].apiKey === undefined)
+    .map((name) => ({
+      path: `${name}.apiKey`,
+      message: `is not set, and the config has ${name}/ models: set ${name.toUpperCase()}_API_KEY or pass ${name}: { apiKey } (a host that needs no key takes any, such as "none")`
+    }))
+
+/**
+ * The providers a reliability config's models use (`openai`, `anthropic`),
+ * whose keys must be set; none when the config does not decode (its own
+ * error says why).
+ *
+ * @since 0.3.0
+ * @category utils
+ */
+export const usedBy = (reliability: Reliability.Input): ReadonlyArray<string> =>
+  Either.match(Reliability.decode(reliability, { providers: prefixes }), {
+    onLeft: () => [],
+    onRight: (plan) => [...new Set(plan.models.map((m) => m.model.provider))]
   })
 
 /**
@@ -140,15 +170,17 @@ export const fromResolved = (resolved: Resolved): Effect.Effect<Provider.Registr
 
 /**
  * The registry, with settings from `options` and `Config`. Unusable settings
- * fail with `ConnectionConfigError`, naming each one.
+ * fail with `ConnectionConfigError`, naming each one, as does a missing key
+ * of a provider in `used` (see `resolveChecked`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  options: Options = {}
+  options: Options = {},
+  used: ReadonlyArray<string> = []
 ): Effect.Effect<Provider.Registry, ConnectionConfigError, HttpClient.HttpClient> =>
-  Effect.flatMap(resolveChecked(options), fromResolved)
+  Effect.flatMap(resolveChecked(options, used), fromResolved)
 
 /**
  * The registry as the `Providers` service.
@@ -157,9 +189,10 @@ export const make = (
  * @category layers
  */
 export const layer = (
-  options: Options = {}
+  options: Options = {},
+  used: ReadonlyArray<string> = []
 ): Layer.Layer<Provider.Providers, ConnectionConfigError, HttpClient.HttpClient> =>
-  Layer.effect(Provider.Providers, make(options))
+  Layer.effect(Provider.Providers, make(options, used))
 
 const merge = (fromEnv: Connection.Options, explicit: ProviderOptions | undefined): Connection.Options => ({
   ...fromEnv,

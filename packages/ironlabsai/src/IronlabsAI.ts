@@ -177,7 +177,14 @@ export class IronlabsAI {
       identity
     )
     const connections = Either.getOrThrowWith(
-      Effect.runSync(Effect.either(DefaultProviders.resolveChecked(options))),
+      Effect.runSync(
+        Effect.either(
+          DefaultProviders.resolveChecked(
+            options,
+            plan.models.map((m) => m.model.provider)
+          )
+        )
+      ),
       identity
     )
     this.plan = plan

@@ -51,7 +51,9 @@ export class IronlabsClient extends Core.IronlabsClient {
     Reliability.ReliabilityConfigError | DefaultProviders.ConnectionConfigError,
     HttpClient.HttpClient
   > {
-    return Core.layerWithProviders(options).pipe(Layer.provide(DefaultProviders.layer(options)))
+    // A provider the config's models use must have its key: a missing one fails the layer, naming it.
+    const used = DefaultProviders.usedBy(options.reliability)
+    return Core.layerWithProviders(options).pipe(Layer.provide(DefaultProviders.layer(options, used)))
   }
 
   /**

@@ -499,7 +499,12 @@ describe("Hostile bodies", () => {
 describe("Config and inputs", () => {
   const construct = (options: Partial<ConstructorParameters<typeof IronlabsAI>[0]>) => {
     try {
-      new IronlabsAI({ reliability: { failover_chain: [{ model: GPT }] }, ...options })
+      new IronlabsAI({
+        reliability: { failover_chain: [{ model: GPT }] },
+        ...options,
+        // The chain's provider has a key unless the test is about it.
+        openai: { apiKey: "sk-test-key-0001", ...options.openai }
+      })
     } catch (error) {
       assertNoCanary(error)
       return error as Error & { _tag: string; issues: ReadonlyArray<{ path: string; message: string }> }
@@ -522,6 +527,46 @@ describe("Config and inputs", () => {
       )
     })
   }
+
+  for (const [name, key, says] of [
+    ["a trailing space", `${CANARY} `, "contains a space"],
+    ["a zero-width space", `${CANARY}\u200b`, "contains U+200B, which no HTTP header can carry"],
+    ["a no-break space", `\u00a0${CANARY}`, "contains U+00A0, outside printable ASCII"],
+    ["a tab", `${CANARY}\t`, "contains a tab"]
+  ] as const) {
+    it(`an API key with ${name} is a construction error, not a retried Transport failure`, () => {
+      const error = construct({ openai: { apiKey: key } })
+      assert.strictEqual(error._tag, "ConnectionConfigError")
+      assert.deepStrictEqual(error.issues, [
+        {
+          path: "openai.apiKey",
+          message: `${says}: a key is printable ASCII, sent in an HTTP header; the key is not shown`
+        }
+      ])
+    })
+  }
+
+  it("a model whose provider has no key is a construction error naming the variable to set", () => {
+    const previous = process.env["ANTHROPIC_API_KEY"]
+    delete process.env["ANTHROPIC_API_KEY"]
+    try {
+      const error = construct({ reliability: { failover_chain: [{ model: GPT }, { model: HAIKU }] } })
+      assert.strictEqual(error._tag, "ConnectionConfigError")
+      assert.deepStrictEqual(error.issues, [
+        {
+          path: "anthropic.apiKey",
+          message:
+            'is not set, and the config has anthropic/ models: set ANTHROPIC_API_KEY or pass anthropic: { apiKey } (a host that needs no key takes any, such as "none")'
+        }
+      ])
+      // A provider no model uses needs no key.
+      assert.doesNotThrow(() =>
+        new IronlabsAI({ reliability: { failover_chain: [{ model: GPT }] }, openai: { apiKey: "sk-x" } }).close()
+      )
+    } finally {
+      if (previous !== undefined) process.env["ANTHROPIC_API_KEY"] = previous
+    }
+  })
 
   it("a base URL with user:password@ is rejected without echoing it", () => {
     const error = construct({ anthropic: { baseURL: `https://user:${CANARY}@example.com` } })

@@ -132,3 +132,25 @@ describe("Cooperative deadlines", () => {
     )
   })
 })
+
+describe("IronlabsClient.layer: a model whose provider has no key", () => {
+  it.effect("fails the layer with ConnectionConfigError naming the variable, before any request", () =>
+    Effect.gen(function* () {
+      const layer = IronlabsClient.layer({
+        reliability: { failover_chain: [{ model: GPT }, { model: HAIKU }] }
+      }).pipe(
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-openai-test"]]))))
+      )
+      const error = yield* Effect.flip(Layer.build(layer).pipe(Effect.scoped))
+      assert.strictEqual(error._tag, "ConnectionConfigError")
+      if (error._tag === "ConnectionConfigError") {
+        assert.deepStrictEqual(
+          error.issues.map((issue) => issue.path),
+          ["anthropic.apiKey"]
+        )
+        assert.include(error.message, "set ANTHROPIC_API_KEY")
+      }
+    })
+  )
+})

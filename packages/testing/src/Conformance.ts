@@ -1150,6 +1150,39 @@ const transportErrors = (it: Tests, t: Tools) => {
       Assert.deepEqual([streamed.error.reason, streamed.error.description], ["Transport", error.description])
     })
   )
+
+  /** The provider pointed at the simulator's base URL, changed by `change`. */
+  const pointedAt = (change: (url: URL) => void) =>
+    Effect.gen(function* () {
+      const { sim } = yield* t.setup()
+      const url = new URL(t.wire.baseUrlOf(sim))
+      change(url)
+      return yield* t.wire.make({ apiKey: Redacted.make(KEY), baseURL: url.href.replace(/\/$/, "") })
+    })
+
+  it.effect("a host that does not resolve -> Transport, retryable, DNS named in the description", () =>
+    Effect.gen(function* () {
+      // `.invalid` never resolves (RFC 6761): the resolver says so at once, with no network.
+      const provider = yield* pointedAt((url) => {
+        url.host = "ironlabsai-conformance.invalid"
+      })
+      const error = yield* t.failureOf(provider)
+      Assert.deepEqual([error.reason, ProviderError.isRetryable(error)], ["Transport", true])
+      Assert.match(error.description ?? "", /^DNS lookup failed \((ENOTFOUND|EAI_AGAIN)\)/)
+      Assert.ok(!(error.description ?? "").includes(KEY))
+    })
+  )
+
+  it.effect("TLS to a plain-HTTP port -> Transport, TLS named in the description", () =>
+    Effect.gen(function* () {
+      const provider = yield* pointedAt((url) => {
+        url.protocol = "https:"
+      })
+      const error = yield* t.failureOf(provider)
+      Assert.deepEqual([error.reason, ProviderError.isRetryable(error)], ["Transport", true])
+      Assert.match(error.description ?? "", /^TLS failure \(/)
+    })
+  )
 }
 
 const malformed = (it: Tests, t: Tools) => {
