@@ -1007,6 +1007,36 @@ const secrets = (it: Tests, t: Tools) => {
     })
   )
 
+  it.effect("a key echoed across the body's writes, or base64-encoded, is still cut out, streamed or not", () =>
+    Effect.gen(function* () {
+      const { sim, provider } = yield* canarySetup()
+      const base64 = btoa(CANARY).replace(/=+$/, "")
+      // Written three bytes at a time: the key arrives in pieces, in a body and in a stream's error event.
+      t.script(
+        sim,
+        { status: 401, error: { type: "authentication_error", message: `Bad key ${CANARY}` }, splitEvery: 3 },
+        { status: 400, error: { type: "invalid_request_error", message: `Basic ${base64}` }, splitEvery: 3 },
+        {
+          errorAfterChunks: 1,
+          streamError: { type: "authentication_error", message: `Bad key ${CANARY}` },
+          splitEvery: 3
+        }
+      )
+      const split = yield* t.failureOf(provider)
+      const encoded = yield* t.failureOf(provider)
+      const streamed = yield* t.streamFailureOf(provider)
+      Assert.deepEqual(
+        [split.reason, encoded.reason, streamed.error.reason],
+        ["Authentication", "InvalidRequest", "Authentication"]
+      )
+      for (const error of [split, encoded, streamed.error]) {
+        Assert.match(error.description ?? "", /\[redacted\]/)
+        assertNoKey(error)
+        Assert.ok(!Util.inspect(error, { depth: 10 }).includes(base64), "base64 form shown")
+      }
+    })
+  )
+
   it.effect("transport errors (reset before the headers, mid-body, refused) never show the key", () =>
     Effect.gen(function* () {
       const { sim, provider } = yield* canarySetup()
