@@ -18,9 +18,9 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { ChatCompletion, Deadline, type Provider, ProviderError } from "@ironlabsai/core"
+import { ChatCompletion, Deadline, Json, type Provider, ProviderError } from "@ironlabsai/core"
 import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
-import { type Config, type ConfigError, Context, Effect, Either, Layer, Option, Redacted, Schema, Stream } from "effect"
+import { type Config, type ConfigError, Context, Effect, Either, Layer, Redacted, Schema, Stream } from "effect"
 import * as OpenAiRateLimit from "./OpenAiRateLimit.js"
 
 /**
@@ -128,14 +128,15 @@ const parseEvent =
   (model: string): ProviderReply.EventParser =>
   (event) => {
     if (event.data === "[DONE]") return ProviderReply.Done
-    const json = ProviderReply.parseJson(event.data)
-    if (Option.isNone(json)) {
-      const description = `event is not JSON: ${JSON.stringify(event.data.slice(0, 80))}`
+    const json = Json.parseBounded(event.data)
+    if (Either.isLeft(json)) {
+      // "not JSON", or nested too deep to walk.
+      const description = `event is ${json.left}: ${JSON.stringify(event.data.slice(0, 80))}`
       return ProviderError.ProviderError.fromReason({ reason: "MalformedResponse", model, description })
     }
-    const chunk = decodeChunk(json.value)
+    const chunk = decodeChunk(json.right)
     if (Either.isRight(chunk)) return [chunk.right]
-    const error = errorOf(json.value)
+    const error = errorOf(json.right)
     if (error.type !== undefined || error.message !== undefined) {
       return ProviderReply.embeddedError(model, error, "event in the stream")
     }
