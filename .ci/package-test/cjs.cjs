@@ -6,7 +6,10 @@ const { Effect, Layer } = require("effect")
 const { IronlabsAI, IronlabsClient, UndiciHttpClient } = require("ironlabsai")
 const { Simulator } = require("@ironlabsai/testing")
 
-const client = new IronlabsAI({ reliability: { weights: { "openai/gpt-4o": 1 } }, openai: { apiKey: "sk-package-test" } })
+const client = new IronlabsAI({
+  reliability: { weights: { "openai/gpt-4o": 1 } },
+  openai: { apiKey: "sk-package-test" }
+})
 
 const exportPaths = async (names) => {
   let count = 0

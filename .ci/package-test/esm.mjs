@@ -2,7 +2,10 @@
 import * as Core from "@ironlabsai/core"
 import { IronlabsAI, IronlabsClient, Reliability } from "ironlabsai"
 
-const client = new IronlabsAI({ reliability: { weights: { "openai/gpt-4o": 1 } }, openai: { apiKey: "sk-package-test" } })
+const client = new IronlabsAI({
+  reliability: { weights: { "openai/gpt-4o": 1 } },
+  openai: { apiKey: "sk-package-test" }
+})
 if (typeof IronlabsClient.layer !== "function") throw new Error("IronlabsClient.layer is not a function")
 if (Reliability !== Core.Reliability) throw new Error("ironlabsai and @ironlabsai/core see different copies of core")
 await client.close()
