@@ -25,6 +25,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Random, Schema, Stream } from "effect"
 import type * as StreamEmit from "effect/StreamEmit"
+import * as Load_ from "./internal/modelLoad.js"
 import { ModelState } from "./internal/modelState.js"
 import type * as ProviderError from "./ProviderError.js"
 
@@ -214,6 +215,38 @@ export type Outcome =
       readonly holdFor?: Duration.Duration | undefined
     }
   | { readonly _tag: "Cancelled"; readonly model: string; readonly probe: boolean }
+  /** A successful reply's rate-limit headers said a limit has nothing left for `holdFor`: held, not a failure. */
+  | { readonly _tag: "LimitSpent"; readonly model: string; readonly holdFor: Duration.Duration }
+
+/**
+ * How busy and how fast a model is now, for the routing strategies.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Load {
+  /** Calls to the model in flight (a stream until it ends). */
+  readonly inFlight: number
+  /**
+   * A peak-EWMA of its time to first content, in millis: a slower sample
+   * replaces it at once, a faster one is blended in, and it decays while the
+   * model is idle (so a model slow once is tried again); it starts at
+   * `priorMillis` (500) when the model is first seen, and decays from there
+   * too, so a model never tried is tried in time.
+   */
+  readonly latency: number
+  /** The 95th percentile of its last 128 samples, in millis; `undefined` before 10. */
+  readonly p95: number | undefined
+}
+
+/**
+ * The latency of a model with no sample yet, in millis: never 0, so that its
+ * calls in flight still count against it.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const priorMillis: number = Load_.priorMillis
 
 /**
  * What an outcome changed: the model became held or open until `until`
@@ -261,6 +294,15 @@ export interface Service {
   readonly record: (outcome: Outcome) => Effect.Effect<Change | undefined>
   /** Every model seen so far, at the current time. */
   readonly snapshot: Effect.Effect<ReadonlyArray<ModelStatus>>
+  /** How busy and how fast `model` is at `now`. Synchronous and local: a strategy reads it on every pick. */
+  readonly load: (model: string, now: number) => Load
+  /** A call to `model` starts: it is in flight until the function returned is called (once, in a finalizer). */
+  readonly dispatch: (model: string) => () => void
+  /**
+   * A latency sample of `model` at `now`, in millis: its time to first
+   * content (a whole answer when not streamed; its timeout for a failure).
+   */
+  readonly observeLatency: (model: string, millis: number, now: number) => void
   /** Transitions as they are seen, from the moment of subscription. */
   readonly changes: Stream.Stream<Transition>
 }
@@ -369,6 +411,11 @@ export const unsafeMakeMemory = (options: {
             if (outcome.probe) state.release()
             return Effect.succeed(undefined)
           }
+          if (outcome._tag === "LimitSpent") {
+            const change = state.spent(now, Duration.toMillis(outcome.holdFor))
+            observe(outcome.model, state, now)
+            return Effect.succeed(change)
+          }
           if (outcome._tag === "Success") {
             state.succeeded(now, outcome.probe)
             observe(outcome.model, state, now)
@@ -403,7 +450,34 @@ export const unsafeMakeMemory = (options: {
     { bufferSize: "unbounded" }
   )
 
-  return { admit, withdrawRetry, record, snapshot, changes }
+  // Load is kept whatever the health policy: the strategies need it with health off too.
+  const loads = new Map<string, Load_.ModelLoad>()
+  /** A model's load, first seen at `now` (its prior is dated then). */
+  const loadOf = (model: string, now: number): Load_.ModelLoad => {
+    let load = loads.get(model)
+    if (load === undefined) {
+      load = new Load_.ModelLoad(now)
+      loads.set(model, load)
+    }
+    return load
+  }
+  const load: Service["load"] = (model, now) => {
+    const known = loadOf(model, now)
+    return { inFlight: known.inFlight, latency: known.latency(now), p95: known.percentile(0.95) }
+  }
+  const dispatch: Service["dispatch"] = (model) => {
+    const entry = loadOf(model, 0)
+    entry.inFlight++
+    let ended = false
+    return () => {
+      if (ended) return
+      ended = true
+      entry.inFlight--
+    }
+  }
+  const observeLatency: Service["observeLatency"] = (model, millis, now) => loadOf(model, now).observe(millis, now)
+
+  return { admit, withdrawRetry, record, snapshot, changes, load, dispatch, observeLatency }
 }
 
 /**

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { Context, Layer } from "effect"
-import type { Effect, Stream } from "effect"
+import type { Duration, Effect, Stream } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as Deadline from "./Deadline.js"
 import type * as ModelId from "./ModelId.js"
@@ -34,6 +34,26 @@ export interface CallRequest {
   readonly model: ModelId.ModelId
   /** The caller's request with the model's extra messages already appended. */
   readonly request: ChatCompletion.ChatCompletionRequest
+  /**
+   * Called (and run) by a wire that reads the provider's rate-limit headers
+   * on a reply that succeeded, when they say a limit of this model has
+   * nothing left: the router holds the model until it resets, before it
+   * answers 429. Not called when something is left or the headers say
+   * nothing (or `-1`, unknown).
+   */
+  readonly onLimitSpent?: ((spent: LimitSpent) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * A rate limit with nothing left, as a successful reply's headers say:
+ * which limit, and how long until it resets.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface LimitSpent {
+  readonly limit: "requests" | "tokens"
+  readonly resetsIn: Duration.Duration
 }
 
 /**

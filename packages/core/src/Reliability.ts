@@ -125,6 +125,69 @@ export const RetryBudgetConfig = Schema.Struct({
   )
 })
 
+const NonNegative = (name: string) =>
+  Schema.Number.pipe(Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => `${name} is a number >= 0` }))
+
+/**
+ * `prices` of a model, in US dollars per million tokens: what its answers
+ * cost, and what the `cost` strategy ranks by.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const PriceConfig = Schema.Struct({
+  input: NonNegative("input"),
+  output: NonNegative("output")
+})
+
+/**
+ * `rate_limits` of a model: requests and tokens per minute that this client
+ * may spend on it. Over either, the model is skipped (trace: skipped, budget).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const RateLimitConfig = Schema.Struct({
+  rpm: optional(PositiveInteger("rpm")),
+  tpm: optional(PositiveInteger("tpm"))
+})
+
+/**
+ * `hedge`, off by default: when no content has come `delay` seconds (or the
+ * model's `"p95"` time to first content) after an attempt started, another
+ * attempt goes to a different healthy model, up to `max_hedges` extra
+ * attempts, within a `budget` (a fraction of requests).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const HedgeConfig = Schema.Struct({
+  delay: Schema.Union(PositiveSeconds("delay"), Schema.Literal("p95")).annotations({
+    message: () => ({ message: 'delay is a number of seconds > 0, or "p95"', override: true })
+  }),
+  max_hedges: optional(PositiveInteger("max_hedges")),
+  budget: optional(Fraction("budget", "> 0"))
+})
+
+/**
+ * How a weighted config picks a model for each request.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const Strategy = Schema.Literal("weighted", "least_latency", "least_busy", "cost").annotations({
+  message: () => ({
+    message: 'routing_strategy is "weighted", "least_latency", "least_busy" or "cost"',
+    override: true
+  })
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type Strategy = typeof Strategy.Type
+
 /**
  * The config as a user writes it: either the weighted shape or
  * `failover_chain`, with the optional `health` and `retry_budget`. Times are
@@ -144,7 +207,11 @@ export const ReliabilityConfig = Schema.Struct({
   ),
   health: optional(Schema.Union(Schema.Boolean, HealthConfig)),
   retry_budget: optional(Schema.Union(Schema.Boolean, RetryBudgetConfig)),
-  drop_unsupported_params: optional(Schema.Boolean)
+  drop_unsupported_params: optional(Schema.Boolean),
+  routing_strategy: optional(Strategy),
+  prices: perModel(PriceConfig),
+  rate_limits: perModel(RateLimitConfig),
+  hedge: optional(HedgeConfig)
 }).annotations({ message: () => "the config is an object: { weights, ... } or { failover_chain }" })
 
 /**
@@ -191,7 +258,59 @@ export interface Plan {
    * skipped.
    */
   readonly dropUnsupportedParams?: boolean | undefined
+  /** `routing_strategy` of a weighted plan; `weighted` when not given. */
+  readonly strategy?: Strategy | undefined
+  /** `prices`, by model id. */
+  readonly prices?: ReadonlyMap<string, Price> | undefined
+  /** `rate_limits`, by model id. */
+  readonly rateLimits?: ReadonlyMap<string, RateLimit> | undefined
+  /** `hedge`, when given. */
+  readonly hedge?: Hedge | undefined
 }
+
+/**
+ * A model's price, in US dollars per million tokens.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Price {
+  readonly input: number
+  readonly output: number
+}
+
+/**
+ * A model's requests and tokens per minute.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RateLimit {
+  readonly rpm?: number | undefined
+  readonly tpm?: number | undefined
+}
+
+/**
+ * Hedging, resolved: the delay (or the model's p95 time to first content),
+ * the most extra attempts per request, and the fraction of requests that may
+ * hedge.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Hedge {
+  readonly delay: Duration.Duration | "p95"
+  readonly maxHedges: number
+  readonly budget: number
+}
+
+/**
+ * Hedging's defaults: one extra attempt, for at most 5% of requests.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const defaultHedge = { maxHedges: 1, budget: 0.05 } as const
 
 /**
  * One problem in a config, with the path it was found at.
@@ -303,6 +422,25 @@ const crossChecks = (input: unknown, providers: ReadonlySet<string>): Array<Conf
       }
     }
   }
+  if (input.routing_strategy !== undefined && chain !== undefined && weights === undefined) {
+    issues.push({
+      path: "routing_strategy",
+      message: "routing_strategy goes with weights; a failover_chain is tried in its order"
+    })
+  }
+  const configured = new Set<unknown>(
+    isRecord(weights) ? Object.keys(weights) : Array.isArray(chain) ? chain.map((e) => (isRecord(e) ? e.model : e)) : []
+  )
+  for (const key of ["prices", "rate_limits"] as const) {
+    const map = input[key]
+    if (!isRecord(map)) continue
+    for (const id of Object.keys(map)) {
+      if (!configured.has(id)) issues.push({ path: formatPath([key, id]), message: "is not a model of this config" })
+    }
+  }
+  if (input.routing_strategy === "cost" && !isRecord(input.prices)) {
+    issues.push({ path: "routing_strategy", message: 'the "cost" strategy needs prices' })
+  }
   const health = input.health
   if (isRecord(health)) {
     const d = ModelHealth.defaultPolicy
@@ -340,7 +478,18 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
   const memory = {
     health: healthPolicy(config.health),
     retryBudget: retryBudget(config.retry_budget),
-    dropUnsupportedParams: config.drop_unsupported_params === true
+    dropUnsupportedParams: config.drop_unsupported_params === true,
+    ...(config.prices === undefined ? {} : { prices: new Map(Object.entries(config.prices)) }),
+    ...(config.rate_limits === undefined ? {} : { rateLimits: new Map(Object.entries(config.rate_limits)) }),
+    ...(config.hedge === undefined
+      ? {}
+      : {
+          hedge: {
+            delay: config.hedge.delay === "p95" ? "p95" : Duration.millis(config.hedge.delay * 1000),
+            maxHedges: config.hedge.max_hedges ?? defaultHedge.maxHedges,
+            budget: config.hedge.budget ?? defaultHedge.budget
+          } as const
+        })
   }
   if (config.failover_chain !== undefined) {
     return {
@@ -356,6 +505,7 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
     map !== undefined && Object.hasOwn(map, id) ? map[id] : undefined
   return {
     _tag: "Weighted",
+    strategy: config.routing_strategy ?? "weighted",
     models: Object.entries(weights).map(([id, weight]) =>
       modelPlan(
         id,

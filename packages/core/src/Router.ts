@@ -105,7 +105,7 @@ export const route = (
         attempts,
         { ...options, deadlineAt },
         (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
-        (model, call, startedAt) => callModel(model, call, startedAt),
+        (model, call, startedAt) => inFlight(options, plan, model, callModel(model, call, startedAt)),
         (model, value): RoutedCompletion => ({
           ...value,
           model: model.model.id,
@@ -146,7 +146,7 @@ export const routeStream = (
           attempts,
           { ...options, deadlineAt },
           (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
-          (model, call) => openStream(model, call),
+          (model, call) => openStream(model, call, dispatcher(options, plan)),
           (model, value) => ({ model, value })
         )
       )
@@ -229,6 +229,9 @@ const runPlan = <A, B, R>(
   done: (model: Reliability.ModelPlan, value: A) => B
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
   const health = options.health ?? noMemory
+  const strategy = plan.strategy ?? "weighted"
+  /** Whether latency samples are kept: `least_latency` scores by them, a `"p95"` hedge delay reads them. */
+  const sampling = options.health !== undefined && (strategy === "least_latency" || plan.hedge?.delay === "p95")
   const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
   /** How many counted failures in a row open the breaker. */
   const tripsAt = plan.health?.consecutiveFailures ?? Number.POSITIVE_INFINITY
@@ -249,10 +252,43 @@ const runPlan = <A, B, R>(
       const services = fiber.currentDefaultServices
       const clock = Context.get(services, Clock.Clock)
       if (plan._tag === "Ordered") return admitModel(remaining[0], remaining, skipped, forced, clock)
-      return Effect.flatMap(Context.get(services, Random.Random).next, (r) =>
-        admitModel(pickWeighted(remaining, r), remaining, skipped, forced, clock)
+      const random = Context.get(services, Random.Random)
+      if (strategy === "weighted") {
+        return Effect.flatMap(random.next, (r) =>
+          admitModel(pickWeighted(remaining, r), remaining, skipped, forced, clock)
+        )
+      }
+      return Effect.flatMap(Effect.zip(random.next, random.next), ([r1, r2]) =>
+        admitModel(
+          pickBy(strategy, remaining, r1, r2, clock.unsafeCurrentTimeMillis()),
+          remaining,
+          skipped,
+          forced,
+          clock
+        )
       )
     })
+
+  /**
+   * The pick of a strategy other than `weighted`, among the models model
+   * health would call now (held and open ones are never candidates; when
+   * every one is, the weighted draw lets the usual skips and waits apply).
+   * `least_latency` and `least_busy` draw two by weight and take the better
+   * score (power of two choices); `cost` takes the cheapest, weights breaking
+   * ties.
+   */
+  const pickBy = (
+    strategy: Exclude<Reliability.Strategy, "weighted">,
+    remaining: ReadonlyArray<Reliability.ModelPlan>,
+    r1: number,
+    r2: number,
+    now: number
+  ): Reliability.ModelPlan | undefined => {
+    const candidates = remaining.filter((m) => m.weight > 0 && health.admit(m.model.id, now, peek)._tag !== "Skip")
+    if (candidates.length <= 1) return candidates[0] ?? pickWeighted(remaining, r1)
+    if (strategy === "cost") return cheapest(candidates, plan.prices, r1)
+    return pickOfTwo(candidates, (m) => loadScore(strategy, health.load(m.model.id, now), m.weight), r1, r2)
+  }
 
   const admitModel = (
     model: Reliability.ModelPlan | undefined,
@@ -346,6 +382,7 @@ const runPlan = <A, B, R>(
     return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
       onFailure: (first) => {
         record(attempts, id, clock, start, prepared.dropped, first)
+        sample(model, clock, start, first)
         const others = without(remaining, model)
         return Effect.flatMap(health.record(failureOutcome(id, start, probe, first)), (change) => {
           if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
@@ -357,6 +394,7 @@ const runPlan = <A, B, R>(
       },
       onSuccess: (value) => {
         record(attempts, id, clock, start, prepared.dropped)
+        sample(model, clock, start)
         return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), done(model, value))
       }
     })
@@ -406,6 +444,7 @@ const runPlan = <A, B, R>(
       return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
         onFailure: (error) => {
           record(attempts, id, clock, start, prepared.dropped, error)
+          sample(model, clock, start, error)
           last = error
           ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
           return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
@@ -415,6 +454,7 @@ const runPlan = <A, B, R>(
         },
         onSuccess: (value) => {
           record(attempts, id, clock, start, prepared.dropped)
+          sample(model, clock, start)
           return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), value)
         }
       })
@@ -433,6 +473,22 @@ const runPlan = <A, B, R>(
     return Effect.retry(failFirst(first, once), schedule)
   }
 
+  /**
+   * A latency sample of an attempt that just ended: its time to first content
+   * (a stream's commit, a whole answer), or its model's timeout for a failure
+   * that counts against the model. Kept only when something reads them.
+   */
+  const sample = (
+    model: Reliability.ModelPlan,
+    clock: Clock.Clock,
+    start: number,
+    error?: ProviderError.ProviderError
+  ): void => {
+    if (!sampling || (error !== undefined && !isCounted(error.reason))) return
+    const now = clock.unsafeCurrentTimeMillis()
+    health.observeLatency(model.model.id, error === undefined ? now - start : Duration.toMillis(model.timeout), now)
+  }
+
   /** The attempt; when it is the half-open probe, an interrupt hands the permit back (it counts for nothing). */
   const cancellable = <X>(
     effect: Effect.Effect<X, ProviderError.ProviderError, R>,
@@ -443,6 +499,85 @@ const runPlan = <A, B, R>(
 
   return from(plan.models)
 }
+
+/**
+ * Power of two choices: two models drawn by weight (`r1`, `r2` uniform in
+ * [0, 1)), the one with the lower `score` taken (the first on a tie). Spreads
+ * load without herding every request onto the one best-looking model.
+ *
+ * @since 0.3.0
+ * @category routing
+ */
+export const pickOfTwo = <M extends { readonly weight: number }>(
+  models: ReadonlyArray<M>,
+  score: (model: M) => number,
+  r1: number,
+  r2: number
+): M | undefined => {
+  const first = pickWeighted(models, r1)
+  if (first === undefined) return undefined
+  const second = pickWeighted(
+    models.filter((m) => m !== first),
+    r2
+  )
+  return second !== undefined && score(second) < score(first) ? second : first
+}
+
+/**
+ * A model's score for `least_latency` (its latency times its calls in flight
+ * plus one, over its weight) or `least_busy` (its calls in flight over its
+ * weight): lower is better.
+ *
+ * @since 0.3.0
+ * @category routing
+ */
+export const loadScore = (strategy: "least_latency" | "least_busy", load: ModelHealth.Load, weight: number): number =>
+  (strategy === "least_busy" ? load.inFlight : load.latency * (load.inFlight + 1)) / weight
+
+/**
+ * The cheapest of `models` by `prices` (input plus output per million
+ * tokens; a model without a price after every priced one), drawn by weight
+ * among those that cost the same.
+ */
+const cheapest = (
+  models: ReadonlyArray<Reliability.ModelPlan>,
+  prices: ReadonlyMap<string, Reliability.Price> | undefined,
+  random: number
+): Reliability.ModelPlan | undefined => {
+  const priceOf = (m: Reliability.ModelPlan) => {
+    const price = prices?.get(m.model.id)
+    return price === undefined ? Number.POSITIVE_INFINITY : price.input + price.output
+  }
+  const lowest = Math.min(...models.map(priceOf))
+  return pickWeighted(
+    models.filter((m) => priceOf(m) === lowest),
+    random
+  )
+}
+
+/** Whether a plan's strategy reads calls in flight: they are counted only then. */
+const countsInFlight = (options: Options, plan: Reliability.Plan): boolean =>
+  options.health !== undefined && (plan.strategy === "least_latency" || plan.strategy === "least_busy")
+
+/** A call, counted in flight for its model from its start to its end (a finalizer, so the count cannot drift). */
+const inFlight = <A, E>(
+  options: Options,
+  plan: Reliability.Plan,
+  model: Reliability.ModelPlan,
+  call: Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
+  const health = options.health
+  if (health === undefined || !countsInFlight(options, plan)) return call
+  return Effect.acquireUseRelease(
+    Effect.sync(() => health.dispatch(model.model.id)),
+    () => call,
+    (release) => Effect.sync(release)
+  )
+}
+
+/** For a stream: what counts a model's attempt in flight until the stream (or the attempt) ends, if anything does. */
+const dispatcher = (options: Options, plan: Reliability.Plan): ((model: string) => () => void) | undefined =>
+  options.health !== undefined && countsInFlight(options, plan) ? options.health.dispatch : undefined
 
 /** A probe's permit lasts as long as its attempt may: the model's timeout. Cached: this runs on every attempt. */
 const probeLease = (model: Reliability.ModelPlan): { readonly probeLease: Duration.Duration } => {
@@ -737,7 +872,8 @@ const isProgress = (chunk: ChatCompletion.ChatCompletionChunk): boolean =>
  */
 const openStream = (
   model: Reliability.ModelPlan,
-  prepared: Call
+  prepared: Call,
+  dispatch?: ((model: string) => () => void) | undefined
 ): Effect.Effect<
   Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
   ProviderError.ProviderError,
@@ -746,6 +882,8 @@ const openStream = (
   Effect.gen(function* () {
     const [provider, call] = yield* prepared
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    // In flight from here until the attempt's scope closes: when it fails, or when the stream it became ends.
+    if (dispatch !== undefined) yield* Scope.addFinalizer(scope, Effect.sync(dispatch(model.model.id)))
     const commit = Effect.gen(function* () {
       const pull = withIdleTimeout(yield* Stream.toPull(provider.stream(call)), model)
       const preamble: Array<ChatCompletion.ChatCompletionChunk> = []

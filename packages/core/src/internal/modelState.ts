@@ -277,6 +277,17 @@ export class ModelState {
     return tripped ? "trip" : undefined
   }
 
+  /**
+   * A successful reply said a rate limit has nothing left until `now +
+   * millis`: the model is held till then (capped at the long hold), as a 429
+   * would hold it, without counting as a failure.
+   */
+  spent(now: number, millis: number): Change | undefined {
+    const health = this.health
+    if (health === undefined || millis <= 0) return undefined
+    return this.hold(now + Math.min(millis, health.longHoldMillis), "RateLimited")
+  }
+
   /** Holds the model until `until`, unless a longer hold stands. */
   private hold(until: number, reason: string): Change | undefined {
     if (until <= this.holdUntil) return undefined
