@@ -95,7 +95,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
     return {
       deadline,
       unsupported: ({ request }) => AnthropicMessages.unsupportedFields(request),
-      complete: ({ model, request }) => {
+      complete: ({ model, request, onLimitSpent }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         const body = AnthropicMessages.toRequestBody(model.name, request)
         return CallSpan.withCallSpan({ system: "anthropic", model, url }, (traced) =>
@@ -104,6 +104,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
             schema: AnthropicMessages.MessageResponse,
             errorOf,
             rateLimitResetOf: AnthropicRateLimit.resetOf,
+            limitSpentOf: AnthropicRateLimit.spentOf,
+            onLimitSpent,
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right
           })
@@ -117,7 +119,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           )
         )
       },
-      stream: ({ model, request }) => {
+      stream: ({ model, request, onLimitSpent }) => {
         if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
         const body = { ...AnthropicMessages.toRequestBody(model.name, request), stream: true }
         const jsonTool = AnthropicMessages.jsonToolName(request)
@@ -128,6 +130,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
               model: model.id,
               errorOf,
               rateLimitResetOf: AnthropicRateLimit.resetOf,
+              limitSpentOf: AnthropicRateLimit.spentOf,
+              onLimitSpent,
               parser: () => AnthropicStream.eventParser(model, { jsonTool, created: Math.floor(now / 1000) }),
               maxBytes: options.maxResponseBytes,
               apiKey: apiKey.right

@@ -1,10 +1,13 @@
 /**
- * Anthropic's rate-limit headers, read on a 429: how long until the limit
- * that was hit resets. Anthropic sends `anthropic-ratelimit-<limit>-reset` as
- * an RFC 3339 timestamp and `anthropic-ratelimit-<limit>-remaining`, which
- * says which limit is spent, for the limits `requests`, `tokens`,
- * `input-tokens` and `output-tokens`. `AnthropicProvider` hands `resetOf` to
- * `ProviderReply`, which puts its answer into `ProviderError.rateLimitReset`.
+ * Anthropic's rate-limit headers: read on a 429, how long until the limit
+ * that was hit resets; read on a reply that succeeded, whether a limit has
+ * nothing left. Anthropic sends `anthropic-ratelimit-<limit>-reset` as an
+ * RFC 3339 timestamp and `anthropic-ratelimit-<limit>-remaining`, which says
+ * which limit is spent, for the limits `requests`, `tokens`, `input-tokens`
+ * and `output-tokens`. `AnthropicProvider` hands `resetOf` and `spentOf` to
+ * `ProviderReply`, which puts the first's answer into
+ * `ProviderError.rateLimitReset` and hands the second's to the call's
+ * `onLimitSpent`.
  *
  * @example
  * import { Duration } from "effect"
@@ -21,8 +24,13 @@
  * // the requests limit is the one spent: 30 seconds
  * console.log(reset && Duration.toMillis(reset)) // 30000
  *
+ * // On a 200 the same headers say the requests limit is spent, for 30 seconds.
+ * const spent = AnthropicRateLimit.spentOf((name) => headers[name], now)
+ * console.log(spent?.limit, spent && Duration.toMillis(spent.resetsIn)) // requests 30000
+ *
  * @since 0.2.0
  */
+import type { Provider } from "@ironlabsai/core"
 import type { ProviderReply } from "@ironlabsai/http"
 import { Duration } from "effect"
 
@@ -67,9 +75,17 @@ export const parseTimestamp = (value: string): number | undefined => {
 }
 
 /** Each limit Anthropic reports: the header saying how much is left, and the one saying when it resets. */
-const limits = ["requests", "tokens", "input-tokens", "output-tokens"].map((limit) => ({
-  remaining: `anthropic-ratelimit-${limit}-remaining`,
-  reset: `anthropic-ratelimit-${limit}-reset`
+const limits = (
+  [
+    ["requests", "requests"],
+    ["tokens", "tokens"],
+    ["input-tokens", "tokens"],
+    ["output-tokens", "tokens"]
+  ] as const
+).map(([name, limit]) => ({
+  limit,
+  remaining: `anthropic-ratelimit-${name}-remaining`,
+  reset: `anthropic-ratelimit-${name}-reset`
 }))
 
 /**
@@ -95,4 +111,33 @@ export const resetOf: ProviderReply.RateLimitResetOf = (header, now) => {
   }
   const at = spent ?? any
   return at === undefined ? undefined : Duration.millis(at - now)
+}
+
+/**
+ * The limit a successful reply's headers say has nothing left: one whose
+ * `anthropic-ratelimit-*-remaining` is exactly `0`, with the time from `now`
+ * (epoch millis) to its `anthropic-ratelimit-*-reset` as `resetsIn`, at least
+ * zero (several spent: the one that resets last; on a tie, the first of
+ * requests, tokens, input tokens, output tokens). The input and output token
+ * limits report as `"tokens"`. A remaining count that is anything else (a
+ * number left, `-1` or another negative for "unknown", or text) is not
+ * spent. A spent limit whose reset is missing or not RFC 3339 is ignored:
+ * there is no telling how long to hold the model. `undefined` when nothing is
+ * spent.
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const spentOf: ProviderReply.LimitSpentOf = (header, now) => {
+  let latest: { readonly limit: Provider.LimitSpent["limit"]; readonly at: number } | undefined
+  for (const limit of limits) {
+    // The remaining count first: on most replies it is not 0, and no timestamp is parsed.
+    if (header(limit.remaining)?.trim() !== "0") continue
+    const value = header(limit.reset)
+    const at = value === undefined ? undefined : parseTimestamp(value)
+    if (at !== undefined && (latest === undefined || at > latest.at)) latest = { limit: limit.limit, at }
+  }
+  return latest === undefined
+    ? undefined
+    : { limit: latest.limit, resetsIn: Duration.millis(Math.max(0, latest.at - now)) }
 }

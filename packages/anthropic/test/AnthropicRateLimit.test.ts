@@ -238,4 +238,182 @@ describe("AnthropicRateLimit", () => {
       }
     )
   })
+
+  describe("spentOf", () => {
+    type Spent = { readonly limit: "requests" | "tokens"; readonly millis: number } | undefined
+    const rows: ReadonlyArray<readonly [string, Readonly<Record<string, string>>, Spent]> = [
+      ["no headers", {}, undefined],
+      [
+        "requests spent: the time to its reset",
+        { "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": "2026-11-30T23:59:30Z" },
+        { limit: "requests", millis: 30_000 }
+      ],
+      [
+        "tokens spent, reset with a fraction and an offset",
+        {
+          "anthropic-ratelimit-tokens-remaining": "0",
+          "anthropic-ratelimit-tokens-reset": "2026-12-01T00:59:01.25+01:00"
+        },
+        { limit: "tokens", millis: 1_250 }
+      ],
+      [
+        "input tokens spent: reported as tokens",
+        { "anthropic-ratelimit-input-tokens-remaining": "0", "anthropic-ratelimit-input-tokens-reset": at(3_000) },
+        { limit: "tokens", millis: 3_000 }
+      ],
+      [
+        "output tokens spent: reported as tokens",
+        { "anthropic-ratelimit-output-tokens-remaining": "0", "anthropic-ratelimit-output-tokens-reset": at(4_000) },
+        { limit: "tokens", millis: 4_000 }
+      ],
+      [
+        "requests spent, tokens left: the requests limit, though the tokens reset is later",
+        {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": at(2_000),
+          "anthropic-ratelimit-tokens-remaining": "12000",
+          "anthropic-ratelimit-tokens-reset": at(60_000)
+        },
+        { limit: "requests", millis: 2_000 }
+      ],
+      [
+        "several spent: the one that resets last (output tokens, as tokens)",
+        {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": at(2_000),
+          "anthropic-ratelimit-input-tokens-remaining": "0",
+          "anthropic-ratelimit-input-tokens-reset": at(5_000),
+          "anthropic-ratelimit-output-tokens-remaining": "0",
+          "anthropic-ratelimit-output-tokens-reset": at(9_000)
+        },
+        { limit: "tokens", millis: 9_000 }
+      ],
+      [
+        "several spent: the one that resets last (requests)",
+        {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": at(42_500),
+          "anthropic-ratelimit-tokens-remaining": "0",
+          "anthropic-ratelimit-tokens-reset": at(1_000)
+        },
+        { limit: "requests", millis: 42_500 }
+      ],
+      [
+        "none spent",
+        {
+          "anthropic-ratelimit-requests-remaining": "49",
+          "anthropic-ratelimit-requests-reset": at(60_000),
+          "anthropic-ratelimit-tokens-remaining": "1",
+          "anthropic-ratelimit-tokens-reset": at(9_000)
+        },
+        undefined
+      ],
+      [
+        "-1 is unknown, not spent",
+        {
+          "anthropic-ratelimit-requests-remaining": "-1",
+          "anthropic-ratelimit-requests-reset": at(60_000),
+          "anthropic-ratelimit-tokens-remaining": "-1",
+          "anthropic-ratelimit-tokens-reset": at(9_000)
+        },
+        undefined
+      ],
+      [
+        "another negative, a fraction, text or an empty value is not spent",
+        {
+          "anthropic-ratelimit-requests-remaining": "-5",
+          "anthropic-ratelimit-requests-reset": at(60_000),
+          "anthropic-ratelimit-tokens-remaining": "0.5",
+          "anthropic-ratelimit-tokens-reset": at(9_000),
+          "anthropic-ratelimit-input-tokens-remaining": "none",
+          "anthropic-ratelimit-input-tokens-reset": at(9_000),
+          "anthropic-ratelimit-output-tokens-remaining": "",
+          "anthropic-ratelimit-output-tokens-reset": at(9_000)
+        },
+        undefined
+      ],
+      ["spent without a reset is ignored", { "anthropic-ratelimit-requests-remaining": "0" }, undefined],
+      [
+        "spent with a reset that is not RFC 3339 is ignored",
+        {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": new Date(NOW + 60_000).toUTCString()
+        },
+        undefined
+      ],
+      [
+        "spent with a Go duration for a reset is ignored",
+        { "anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "1m30.5s" },
+        undefined
+      ],
+      [
+        "spent with an impossible date is ignored",
+        { "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": "2026-11-31T00:00:00Z" },
+        undefined
+      ],
+      [
+        "one spent with an unparsable reset, another with a parsable one: the other",
+        {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": "soon",
+          "anthropic-ratelimit-output-tokens-remaining": "0",
+          "anthropic-ratelimit-output-tokens-reset": at(700)
+        },
+        { limit: "tokens", millis: 700 }
+      ],
+      [
+        "spent with a reset in the past: zero",
+        { "anthropic-ratelimit-requests-remaining": "0", "anthropic-ratelimit-requests-reset": at(-1_000) },
+        { limit: "requests", millis: 0 }
+      ],
+      [
+        "0 with surrounding whitespace is spent",
+        { "anthropic-ratelimit-tokens-remaining": " 0 ", "anthropic-ratelimit-tokens-reset": at(1_000) },
+        { limit: "tokens", millis: 1_000 }
+      ]
+    ]
+    for (const [name, headers, expected] of rows) {
+      it(`${name} -> ${expected === undefined ? "undefined" : `${expected.limit} for ${expected.millis} ms`}`, () => {
+        const spent = AnthropicRateLimit.spentOf(lookup(headers), NOW)
+        assert.deepStrictEqual(
+          spent === undefined ? undefined : { limit: spent.limit, millis: millisOf(spent.resetsIn) },
+          expected
+        )
+      })
+    }
+
+    it("is measured from the now it is given, and is never negative", () => {
+      const headers = lookup({
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2026-11-30T23:59:30Z"
+      })
+      assert.strictEqual(millisOf(AnthropicRateLimit.spentOf(headers, NOW)?.resetsIn), 30_000)
+      assert.strictEqual(millisOf(AnthropicRateLimit.spentOf(headers, NOW + 29_999)?.resetsIn), 1)
+      assert.strictEqual(millisOf(AnthropicRateLimit.spentOf(headers, NOW + 30_001)?.resetsIn), 0)
+    })
+
+    it("reads no reset when nothing is spent", () => {
+      const read: Array<string> = []
+      const spent = AnthropicRateLimit.spentOf((name) => {
+        read.push(name)
+        return name.endsWith("-remaining") ? "7" : at(1_000)
+      }, NOW)
+      assert.isUndefined(spent)
+      assert.isTrue(read.every((name) => name.endsWith("-remaining")))
+    })
+
+    it.prop(
+      "never throws on any header values, and never gives a negative duration",
+      [
+        FastCheck.dictionary(
+          FastCheck.constantFrom(...headerNames),
+          FastCheck.oneof(FastCheck.string(), FastCheck.constantFrom("0", "-1", at(1_000), at(-1_000)))
+        )
+      ],
+      ([headers]) => {
+        const millis = millisOf(AnthropicRateLimit.spentOf(lookup(headers), NOW)?.resetsIn)
+        return millis === undefined || millis >= 0
+      }
+    )
+  })
 })

@@ -39,6 +39,50 @@ Conformance.run(
         }
       },
       reset: "42500 millis"
+    },
+    spentHeaders: {
+      // Requests and output tokens spent: the output tokens reset last, 42.5 s after now, and report as tokens.
+      spent: (now) => {
+        const at = (millis: number) => new Date(now + millis).toISOString()
+        return {
+          "anthropic-ratelimit-requests-remaining": "0",
+          "anthropic-ratelimit-requests-reset": at(12_000),
+          "anthropic-ratelimit-tokens-remaining": "8000",
+          "anthropic-ratelimit-tokens-reset": at(60_000),
+          "anthropic-ratelimit-input-tokens-remaining": "40000",
+          "anthropic-ratelimit-input-tokens-reset": at(60_000),
+          "anthropic-ratelimit-output-tokens-remaining": "0",
+          "anthropic-ratelimit-output-tokens-reset": at(42_500)
+        }
+      },
+      limit: "tokens",
+      resetsIn: "42500 millis",
+      left: (now) => {
+        const at = (millis: number) => new Date(now + millis).toISOString()
+        return {
+          "anthropic-ratelimit-requests-remaining": "49",
+          "anthropic-ratelimit-requests-reset": at(1_200),
+          "anthropic-ratelimit-tokens-remaining": "48000",
+          "anthropic-ratelimit-tokens-reset": at(1_000),
+          "anthropic-ratelimit-input-tokens-remaining": "40000",
+          "anthropic-ratelimit-input-tokens-reset": at(1_000),
+          "anthropic-ratelimit-output-tokens-remaining": "8000",
+          "anthropic-ratelimit-output-tokens-reset": at(1_000)
+        }
+      },
+      unknown: (now) => {
+        const at = (millis: number) => new Date(now + millis).toISOString()
+        return {
+          "anthropic-ratelimit-requests-remaining": "-1",
+          "anthropic-ratelimit-requests-reset": at(1_200),
+          "anthropic-ratelimit-tokens-remaining": "-1",
+          "anthropic-ratelimit-tokens-reset": at(1_000),
+          "anthropic-ratelimit-input-tokens-remaining": "-1",
+          "anthropic-ratelimit-input-tokens-reset": at(1_000),
+          "anthropic-ratelimit-output-tokens-remaining": "-1",
+          "anthropic-ratelimit-output-tokens-reset": at(1_000)
+        }
+      }
     }
   },
   [

@@ -17,17 +17,18 @@ import { ProviderError } from "./ProviderError.js"
 /**
  * Why a model was skipped without a call: it was `held` (a provider said when
  * to come back), its breaker was `open`, it was `half-open` with another
- * request's probe in flight, its `retry-budget` was spent, or it is
- * `unsupported`: it cannot serve a field of this request (`fields` names them).
+ * request's probe in flight, its `retry-budget` was spent, its rate
+ * `budget` (`rate_limits`) was spent until `until`, or it is `unsupported`:
+ * it cannot serve a field of this request (`fields` names them).
  *
  * @since 0.2.0
  * @category schemas
  */
 export const Skip = Schema.Struct({
-  reason: Schema.Literal("held", "open", "half-open", "retry-budget", "unsupported"),
+  reason: Schema.Literal("held", "open", "half-open", "retry-budget", "unsupported", "budget"),
   /** When the model can be called again, in epoch millis, when known. */
   until: Schema.optional(Schema.Number),
-  /** What held or opened the model: a `ProviderError` reason. */
+  /** What held or opened the model: a `ProviderError` reason; for `budget`, the one spent (`rpm` or `tpm`). */
   cause: Schema.optional(Schema.String),
   /** For `unsupported`: the request's fields the model cannot serve (`seed`, `messages[2].content[0]`). */
   fields: Schema.optional(Schema.Array(Schema.String))
@@ -59,7 +60,11 @@ export const Attempt = Schema.Struct({
    * The request's fields left out of this call because the model cannot serve
    * them, as `drop_unsupported_params` allows.
    */
-  dropped: Schema.optional(Schema.Array(Schema.String))
+  dropped: Schema.optional(Schema.Array(Schema.String)),
+  /** For a success that was not streamed: the tokens it used. */
+  usage: Schema.optional(Schema.Struct({ prompt_tokens: Schema.Number, completion_tokens: Schema.Number })),
+  /** For a success with `prices` configured: what it cost, in US dollars. */
+  cost: Schema.optional(Schema.Number)
 })
 
 /**

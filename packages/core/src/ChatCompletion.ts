@@ -580,6 +580,8 @@ export const ChatCompletionChunk = Schema.Struct({
   model: Schema.String,
   choices: Schema.Array(ChunkChoice),
   usage: Schema.optional(Schema.NullOr(Usage)),
+  /** After routing, on the chunk that carries `usage`: the answer's cost in US dollars, when `prices` are configured. */
+  cost: Schema.optional(Schema.Number),
   system_fingerprint: Schema.optional(Schema.NullOr(Schema.String))
 })
 

@@ -22,6 +22,7 @@
 import { Context, type Duration, Effect, Either, Layer, Option, Stream } from "effect"
 import * as ChatCompletion from "./ChatCompletion.js"
 import * as ModelHealth from "./ModelHealth.js"
+import * as RateBudget from "./RateBudget.js"
 import * as Provider from "./Provider.js"
 import * as Reliability from "./Reliability.js"
 import * as Router from "./Router.js"
@@ -134,10 +135,13 @@ export const fromPlan = (
   health?: ModelHealth.Service | undefined
 ): Service => {
   const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
+  // The plan's rate_limits are this client's own, kept in memory (a shared store is a Redis layer's job).
+  const budget = plan.rateLimits === undefined ? undefined : RateBudget.unsafeMakeMemory()
   const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
     deadline: createOptions?.timeout ?? options.timeout,
     retryAfterCap: options.retryAfterCap,
-    health: memory
+    health: memory,
+    budget
   })
   function create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },

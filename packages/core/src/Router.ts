@@ -38,6 +38,7 @@ import * as ChatCompletion from "./ChatCompletion.js"
 import * as Deadline from "./Deadline.js"
 import { isCounted } from "./internal/modelState.js"
 import * as ModelHealth from "./ModelHealth.js"
+import * as RateBudget from "./RateBudget.js"
 import type * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
@@ -69,6 +70,8 @@ export interface Options {
   readonly retryAfterCap?: Duration.DurationInput | undefined
   /** The memory of each model: holds, breakers, the retry budget. Without it, routing is stateless. */
   readonly health?: ModelHealth.Service | undefined
+  /** Where the `rate_limits` of the plan are kept; without it, they are not enforced. */
+  readonly budget?: RateBudget.Service | undefined
 }
 
 /**
@@ -81,6 +84,8 @@ export interface Options {
 export interface RoutedCompletion extends ChatCompletion.ChatCompletion {
   /** The model string the provider answered with (`gpt-4o-2024-08-06`); `model` is the routed id. */
   readonly provider_model: string
+  /** What the answer cost in US dollars, from its usage and the model's `prices`, when they are configured. */
+  readonly cost?: number
   readonly attempts: ReadonlyArray<Attempt.Attempt>
 }
 
@@ -104,14 +109,19 @@ export const route = (
         plan,
         attempts,
         { ...options, deadlineAt },
-        (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
+        (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
         (model, call, startedAt) => inFlight(options, plan, model, callModel(model, call, startedAt)),
-        (model, value): RoutedCompletion => ({
-          ...value,
-          model: model.model.id,
-          provider_model: value.model,
-          attempts: [...attempts]
-        })
+        (value) => value.usage,
+        (model, value): RoutedCompletion => {
+          const cost = costOf(plan, model, value.usage)
+          return {
+            ...value,
+            model: model.model.id,
+            provider_model: value.model,
+            ...(cost === undefined ? {} : { cost }),
+            attempts: [...attempts]
+          }
+        }
       )
     )
   })
@@ -145,9 +155,11 @@ export const routeStream = (
           plan,
           attempts,
           { ...options, deadlineAt },
-          (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true),
+          (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
           (model, call) => openStream(model, call, dispatcher(options, plan)),
-          (model, value) => ({ model, value })
+          // A stream's usage comes with its last chunk: the reservation is settled then.
+          () => undefined,
+          (model, value, settle) => ({ model, value, settle })
         )
       )
       // A failure after the commit is recorded as starting at the commit: the commit's success may have just
@@ -156,11 +168,18 @@ export const routeStream = (
       const id = committed.model.model.id
       const health = options.health
       let delivered = ""
+      let used: number | undefined
       const rest = committed.value.pipe(
         Stream.map((chunk) => {
           delivered += ChatCompletion.chunkText(chunk)
+          if (chunk.usage !== undefined && chunk.usage !== null) {
+            used = chunk.usage.total_tokens
+            const cost = costOf(plan, committed.model, chunk.usage)
+            return { ...chunk, model: id, ...(cost === undefined ? {} : { cost }) }
+          }
           return chunk.model === id ? chunk : { ...chunk, model: id }
         }),
+        Stream.ensuring(Effect.sync(() => committed.settle(used))),
         Stream.catchAll((error) => {
           const interrupted = new StreamInterrupted({ model: id, delivered, error, attempts: [...attempts] })
           if (health === undefined) return Stream.fail(interrupted)
@@ -226,7 +245,10 @@ const runPlan = <A, B, R>(
     call: Call,
     startedAt: number
   ) => Effect.Effect<A, ProviderError.ProviderError, R>,
-  done: (model: Reliability.ModelPlan, value: A) => B
+  /** The usage of a successful attempt's value, when it is known then (not for a stream, until it ends). */
+  usageOf: (value: A) => ChatCompletion.Usage | undefined,
+  /** The answer; `settle` takes the tokens it used, for a rate budget that waits on them (a stream's). */
+  done: (model: Reliability.ModelPlan, value: A, settle: (tokens: number | undefined) => void) => B
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
   const health = options.health ?? noMemory
   const strategy = plan.strategy ?? "weighted"
@@ -326,7 +348,42 @@ const runPlan = <A, B, R>(
       traceSkip(attempts, model.model.id, admission)
       return from(without(remaining, model), [...skipped, [model, admission]], forced)
     }
-    return tryModel(model, prepared, remaining, forced, clock, start, admission._tag === "Probe")
+    const probe = admission._tag === "Probe"
+    const reserved = reserve(model, prepared, start)
+    if (reserved?._tag === "Over") {
+      // Over its budget: skipped like a held model (a wait may outlast it), its probe permit handed back.
+      const skip = overBudget(model.model.id, reserved)
+      const next = from(without(remaining, model), [...skipped, [model, skip]], forced)
+      return probe ? Effect.zipRight(health.record({ _tag: "Cancelled", model: model.model.id, probe }), next) : next
+    }
+    return tryModel(model, prepared, reserved?.reservation, remaining, forced, clock, start, probe)
+  }
+
+  /** Takes the call's share of the model's `rate_limits`, if it has any: a reservation, or why not. */
+  const reserve = (model: Reliability.ModelPlan, prepared: Prepared, now: number): RateBudget.Reserved | undefined => {
+    const limit = plan.rateLimits?.get(model.model.id)
+    if (limit === undefined || options.budget === undefined || Either.isLeft(prepared.call)) return undefined
+    return options.budget.reserve(model.model.id, limit, RateBudget.estimateTokens(prepared.call.right[1].request), now)
+  }
+
+  /** Gives back what a reservation did not use: all of its tokens for a failure, the difference for a success. */
+  const settle = (reservation: RateBudget.Reservation | undefined, tokens: number | undefined, clock: Clock.Clock) => {
+    if (reservation !== undefined && options.budget !== undefined) {
+      options.budget.settle(reservation, tokens ?? reservation.tokens, clock.unsafeCurrentTimeMillis())
+    }
+  }
+
+  /** A budget that is spent, traced once per request, and as a skip the waiting logic understands. */
+  const overBudget = (model: string, over: Extract<RateBudget.Reserved, { readonly _tag: "Over" }>): Skipped => {
+    if (!attempts.some((a) => a.model === model && a.skip?.reason === "budget" && a.skip.until === over.until)) {
+      attempts.push({
+        model,
+        outcome: "skipped",
+        duration: Duration.zero,
+        skip: { reason: "budget", until: over.until, cause: over.budget }
+      })
+    }
+    return { _tag: "Skip", state: "held", until: over.until, reason: over.budget }
   }
 
   /** Every candidate left was skipped: wait for the earliest reopening, probe, or give up. */
@@ -372,6 +429,7 @@ const runPlan = <A, B, R>(
   const tryModel = (
     model: Reliability.ModelPlan,
     prepared: Prepared,
+    reservation: RateBudget.Reservation | undefined,
     remaining: ReadonlyArray<Reliability.ModelPlan>,
     forced: boolean,
     clock: Clock.Clock,
@@ -383,19 +441,24 @@ const runPlan = <A, B, R>(
       onFailure: (first) => {
         record(attempts, id, clock, start, prepared.dropped, first)
         sample(model, clock, start, first)
+        settle(reservation, 0, clock)
         const others = without(remaining, model)
         return Effect.flatMap(health.record(failureOutcome(id, start, probe, first)), (change) => {
           if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
           return Effect.matchEffect(retryModel(model, prepared, first, change, others), {
             onFailure: () => from(others, [], forced),
-            onSuccess: (value) => Effect.succeed(done(model, value))
+            onSuccess: ([value, retried]) => Effect.succeed(finish(model, value, usageOf(value), retried, clock))
           })
         })
       },
       onSuccess: (value) => {
-        record(attempts, id, clock, start, prepared.dropped)
+        const usage = usageOf(value)
+        record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
         sample(model, clock, start)
-        return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), done(model, value))
+        return Effect.as(
+          health.record({ _tag: "Success", model: id, startedAt: start, probe }),
+          finish(model, value, usage, reservation, clock)
+        )
       }
     })
   }
@@ -415,7 +478,7 @@ const runPlan = <A, B, R>(
     first: ProviderError.ProviderError,
     change: ModelHealth.Change | undefined,
     others: ReadonlyArray<Reliability.ModelPlan>
-  ): Effect.Effect<A, ProviderError.ProviderError, R> => {
+  ): Effect.Effect<readonly [A, RateBudget.Reservation | undefined], ProviderError.ProviderError, R> => {
     const id = model.model.id
     /** Counted failures of this model in a row, in this request: enough of them trip the breaker on their own. */
     let ownFailures = isCounted(first.reason) ? 1 : 0
@@ -432,7 +495,11 @@ const runPlan = <A, B, R>(
       stopped = true
       return true
     }
-    const once = Effect.withFiberRuntime<A, ProviderError.ProviderError, R>((fiber) => {
+    const once = Effect.withFiberRuntime<
+      readonly [A, RateBudget.Reservation | undefined],
+      ProviderError.ProviderError,
+      R
+    >((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const start = clock.unsafeCurrentTimeMillis()
       let probe = false
@@ -441,10 +508,20 @@ const runPlan = <A, B, R>(
         if (skippedByOthers(admission)) return Effect.fail(last)
         probe = admission._tag === "Probe"
       }
+      const reserved = reserve(model, prepared, start)
+      if (reserved?._tag === "Over") {
+        // A retry is a call like any other: over the budget, the model is left.
+        overBudget(id, reserved)
+        stopped = true
+        const fail = Effect.fail(last)
+        return probe ? Effect.zipRight(health.record({ _tag: "Cancelled", model: id, probe }), fail) : fail
+      }
+      const reservation = reserved?.reservation
       return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
         onFailure: (error) => {
           record(attempts, id, clock, start, prepared.dropped, error)
           sample(model, clock, start, error)
+          settle(reservation, 0, clock)
           last = error
           ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
           return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
@@ -453,9 +530,13 @@ const runPlan = <A, B, R>(
           })
         },
         onSuccess: (value) => {
-          record(attempts, id, clock, start, prepared.dropped)
+          const usage = usageOf(value)
+          record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
           sample(model, clock, start)
-          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), value)
+          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
+            value,
+            reservation
+          ] as const)
         }
       })
     })
@@ -471,6 +552,25 @@ const runPlan = <A, B, R>(
       )
     )
     return Effect.retry(failFirst(first, once), schedule)
+  }
+
+  /**
+   * The answer of a successful attempt: its reservation settled with the
+   * tokens it used, now when they are known, else (a stream) when `done`'s
+   * value says so.
+   */
+  const finish = (
+    model: Reliability.ModelPlan,
+    value: A,
+    usage: ChatCompletion.Usage | undefined,
+    reservation: RateBudget.Reservation | undefined,
+    clock: Clock.Clock
+  ): B => {
+    if (usage !== undefined) {
+      settle(reservation, usage.total_tokens, clock)
+      return done(model, value, noSettle)
+    }
+    return done(model, value, (tokens) => settle(reservation, tokens, clock))
   }
 
   /**
@@ -648,13 +748,40 @@ const record = (
   clock: Clock.Clock,
   start: number,
   dropped: ReadonlyArray<string>,
-  error?: ProviderError.ProviderError
+  error?: ProviderError.ProviderError,
+  usage?: ChatCompletion.Usage | undefined,
+  cost?: number | undefined
 ) => {
   const duration = Duration.millis(clock.unsafeCurrentTimeMillis() - start)
   const entry: Attempt.Attempt = error
     ? { model, outcome: "failure", duration, error }
-    : { model, outcome: "success", duration }
+    : {
+        model,
+        outcome: "success",
+        duration,
+        ...(usage === undefined
+          ? {}
+          : { usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens } }),
+        ...(cost === undefined ? {} : { cost })
+      }
   attempts.push(dropped.length === 0 ? entry : { ...entry, dropped })
+}
+
+const noSettle = (): void => {}
+
+/**
+ * What an answer cost in US dollars, when its model has `prices` and the
+ * answer reports its usage: prompt tokens at the input price, completion
+ * tokens at the output price, per million.
+ */
+const costOf = (
+  plan: Reliability.Plan,
+  model: Reliability.ModelPlan,
+  usage: ChatCompletion.Usage | null | undefined
+): number | undefined => {
+  const price = plan.prices?.get(model.model.id)
+  if (price === undefined || usage === undefined || usage === null) return undefined
+  return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1_000_000
 }
 
 /**
@@ -727,6 +854,31 @@ export const pickWeighted = <M extends { readonly weight: number }>(
 
 const nothing: ReadonlyArray<string> = []
 
+/**
+ * What holds `model` when a successful reply says one of its rate limits is
+ * spent, made once per model and health (it goes with every call).
+ */
+const limitSpent = (
+  health: ModelHealth.Service,
+  model: Reliability.ModelPlan
+): ((spent: Provider.LimitSpent) => Effect.Effect<void>) => {
+  let byModel = limitSpentHandlers.get(health)
+  if (byModel === undefined) {
+    byModel = new WeakMap()
+    limitSpentHandlers.set(health, byModel)
+  }
+  let handler = byModel.get(model)
+  if (handler === undefined) {
+    handler = (spent) => health.record({ _tag: "LimitSpent", model: model.model.id, holdFor: spent.resetsIn })
+    byModel.set(model, handler)
+  }
+  return handler
+}
+const limitSpentHandlers = new WeakMap<
+  ModelHealth.Service,
+  WeakMap<Reliability.ModelPlan, (spent: Provider.LimitSpent) => Effect.Effect<void>>
+>()
+
 /** A provider and the call to make to it. */
 type Call = Either.Either<readonly [Provider.Provider, Provider.CallRequest], ProviderError.ProviderError>
 
@@ -741,14 +893,16 @@ interface Prepared {
 }
 
 /**
- * The call to `model` for `request`: its extra messages appended, and what
- * its provider cannot serve found, then dropped when `drop` says so.
+ * The call to `model` for `request`: its extra messages appended, what its
+ * provider cannot serve found (then dropped when `drop` says so), and, with
+ * model health, where a reply that says a rate limit is spent holds it.
  */
 const prepare = (
   model: Reliability.ModelPlan,
   providers: Provider.Registry,
   request: ChatCompletion.ChatCompletionRequest,
-  drop: boolean
+  drop: boolean,
+  health: ModelHealth.Service | undefined
 ): Prepared => {
   const provider = providers.get(model.model.provider)
   if (provider === undefined) {
@@ -758,7 +912,8 @@ const prepare = (
   }
   const call: Provider.CallRequest = {
     model: model.model,
-    request: model.messages.length === 0 ? request : { ...request, messages: [...request.messages, ...model.messages] }
+    request: model.messages.length === 0 ? request : { ...request, messages: [...request.messages, ...model.messages] },
+    ...(health === undefined ? {} : { onLimitSpent: limitSpent(health, model) })
   }
   const fields = provider.unsupported?.(call) ?? nothing
   if (fields.length === 0)

@@ -34,6 +34,13 @@ export * as Deadline from "./Deadline.js"
 export * as ModelHealth from "./ModelHealth.js"
 
 /**
+ * Client-side rate budgets: requests and tokens per minute per model.
+ *
+ * @since 0.3.0
+ */
+export * as RateBudget from "./RateBudget.js"
+
+/**
  * Bounds on JSON nesting, checked where JSON comes in.
  *
  * @since 0.3.0

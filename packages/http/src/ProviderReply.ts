@@ -29,7 +29,7 @@ import {
   Stream
 } from "effect"
 import { dual, identity } from "effect/Function"
-import { type ChatCompletion, Json, ProviderError } from "@ironlabsai/core"
+import { type ChatCompletion, Json, type Provider, ProviderError } from "@ironlabsai/core"
 import * as Connection from "./Connection.js"
 import * as Redaction from "./Redaction.js"
 import * as Sse from "./Sse.js"
@@ -135,11 +135,58 @@ export type RateLimitResetOf = (
 ) => Duration.Duration | undefined
 
 /**
+ * What a wire says about its rate-limit headers on a reply that succeeded:
+ * the limit that has nothing left and how long until it resets, given a
+ * header lookup by lower-case name and the current time in epoch millis;
+ * `undefined` when every limit has something left or the headers do not say.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type LimitSpentOf = (
+  header: (name: string) => string | undefined,
+  now: number
+) => Provider.LimitSpent | undefined
+
+/**
+ * What `decode` and `stream` need to tell the router of a spent limit: the
+ * wire's `limitSpentOf`, and the call's `onLimitSpent`
+ * (`Provider.CallRequest`), run when a 2xx reply's headers say a limit is
+ * spent, before the body is read. Without `onLimitSpent` the headers are not
+ * read at all.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface LimitSpentOptions {
+  readonly limitSpentOf?: LimitSpentOf | undefined
+  readonly onLimitSpent?: Provider.CallRequest["onLimitSpent"]
+}
+
+/**
+ * Runs `onLimitSpent` when a 2xx reply's headers say a limit is spent, then
+ * `next`; `next` alone when nothing is spent. One Effect step (the clock's
+ * read), taken only when there is someone to tell.
+ */
+const tellingLimitSpent = <A, E>(
+  headers: RawReply<unknown>["headers"],
+  limitSpentOf: LimitSpentOf,
+  onLimitSpent: (spent: Provider.LimitSpent) => Effect.Effect<void>,
+  next: Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.clockWith((clock) => {
+    const spent = limitSpentOf((name) => headers[name], clock.unsafeCurrentTimeMillis())
+    return spent === undefined ? next : Effect.zipRight(onLimitSpent(spent), next)
+  })
+
+/**
  * Decodes what a call returns: a 2xx body with `schema`, anything else
  * classified by status and the provider's error type (`errorOf`). A call that
  * fails before a reply, or a body that breaks off, is `Transport`, its cause's
  * kind (refused, reset, DNS, TLS) in the description. A gzip or deflate body
- * is decompressed, and the cap counts decompressed bytes.
+ * is decompressed, and the cap counts decompressed bytes. When a 2xx reply's
+ * rate-limit headers say a limit is spent (`limitSpentOf`), `onLimitSpent`
+ * runs before the body is read; the reply is decoded as any other.
  *
  * @since 0.1.0
  * @category reading
@@ -166,9 +213,13 @@ export const decode: {
         Effect.fail(transport(options.model, redactor(options.apiKey)(transportDescription(error)))),
       onSuccess: (reply) => {
         if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
-        return Effect.flatMap(readBody(reply, options), (text) =>
+        const decoded = Effect.flatMap(readBody(reply, options), (text) =>
           decodeSuccess(text, redactor(options.apiKey), options)
         )
+        const { limitSpentOf, onLimitSpent } = options
+        return limitSpentOf === undefined || onLimitSpent === undefined
+          ? decoded
+          : tellingLimitSpent(reply.headers, limitSpentOf, onLimitSpent, decoded)
       }
     })
 )
@@ -179,7 +230,7 @@ export const decode: {
  * @since 0.2.0
  * @category models
  */
-export interface DecodeOptions<A, I> {
+export interface DecodeOptions<A, I> extends LimitSpentOptions {
   readonly model: string
   readonly schema: Schema.Schema<A, I>
   readonly errorOf: ErrorOf
@@ -311,7 +362,8 @@ export const Done: unique symbol = Symbol.for("ironlabsai/ProviderReply/Done")
  * first chunk, classified as in `decode`. The stream ends at the wire's end
  * event even if the server keeps the connection open (the body is then
  * closed); a stream that stops before it is a `Transport` error, never a
- * clean end.
+ * clean end. When a 2xx reply's rate-limit headers say a limit is spent
+ * (`limitSpentOf`), `onLimitSpent` runs before the first event is read.
  *
  * @since 0.1.0
  * @category reading
@@ -339,7 +391,7 @@ export const stream: {
           if (reply.status < 200 || reply.status >= 300) return rejected(reply, options)
           const body = decompress(reply, options.model, options.apiKey)
           const redact = redactor(options.apiKey)
-          return Effect.succeed(
+          const events = Effect.succeed(
             Stream.suspend(() => {
               const parse = options.parser()
               let ended = false
@@ -374,6 +426,10 @@ export const stream: {
               )
             })
           )
+          const { limitSpentOf, onLimitSpent } = options
+          return limitSpentOf === undefined || onLimitSpent === undefined
+            ? events
+            : tellingLimitSpent(reply.headers, limitSpentOf, onLimitSpent, events)
         })
       )
     )
@@ -385,7 +441,7 @@ export const stream: {
  * @since 0.2.0
  * @category models
  */
-export interface StreamOptions {
+export interface StreamOptions extends LimitSpentOptions {
   readonly model: string
   readonly errorOf: ErrorOf
   readonly rateLimitResetOf?: RateLimitResetOf | undefined

@@ -81,7 +81,7 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
       client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
     return {
       deadline,
-      complete: ({ model, request }) => {
+      complete: ({ model, request, onLimitSpent }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         const { stream: _, ...body } = request
         return CallSpan.withCallSpan({ system: "openai", model, url }, (traced) =>
@@ -90,12 +90,14 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
             schema: ChatCompletion.ChatCompletion,
             errorOf,
             rateLimitResetOf: OpenAiRateLimit.resetOf,
+            limitSpentOf: OpenAiRateLimit.spentOf,
+            onLimitSpent,
             maxBytes: options.maxResponseBytes,
             apiKey: apiKey.right
           })
         )
       },
-      stream: ({ model, request }) => {
+      stream: ({ model, request, onLimitSpent }) => {
         if (Either.isLeft(apiKey)) return Stream.fail(apiKey.left(model.id))
         // Usage is always asked for (the router counts it); the caller's other stream options go as they are.
         const body = {
@@ -108,6 +110,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           model: model.id,
           errorOf,
           rateLimitResetOf: OpenAiRateLimit.resetOf,
+          limitSpentOf: OpenAiRateLimit.spentOf,
+          onLimitSpent,
           parser: () => parseEvent(model.id),
           maxBytes: options.maxResponseBytes,
           apiKey: apiKey.right

@@ -1,10 +1,13 @@
 /**
- * OpenAI's rate-limit headers, read on a 429: how long until the limit that
- * was hit resets. OpenAI sends `x-ratelimit-reset-requests` and
+ * OpenAI's rate-limit headers: read on a 429, how long until the limit that
+ * was hit resets; read on a reply that succeeded, whether a limit has nothing
+ * left. OpenAI sends `x-ratelimit-reset-requests` and
  * `x-ratelimit-reset-tokens` as Go durations (`6m0s`, `1s`, `250ms`), and
  * `x-ratelimit-remaining-requests` / `x-ratelimit-remaining-tokens`, which
- * say which limit is spent. `OpenAiProvider` hands `resetOf` to
- * `ProviderReply`, which puts its answer into `ProviderError.rateLimitReset`.
+ * say which limit is spent. `OpenAiProvider` hands `resetOf` and `spentOf` to
+ * `ProviderReply`, which puts the first's answer into
+ * `ProviderError.rateLimitReset` and hands the second's to the call's
+ * `onLimitSpent`.
  *
  * @example
  * import { Duration } from "effect"
@@ -20,8 +23,13 @@
  * // the requests limit is the one spent: 90.5 seconds
  * console.log(reset && Duration.toMillis(reset)) // 90500
  *
+ * // On a 200 the same headers say the requests limit is spent, for 90.5 seconds.
+ * const spent = OpenAiRateLimit.spentOf((name) => headers[name], Date.now())
+ * console.log(spent?.limit, spent && Duration.toMillis(spent.resetsIn)) // requests 90500
+ *
  * @since 0.2.0
  */
+import type { Provider } from "@ironlabsai/core"
 import type { ProviderReply } from "@ironlabsai/http"
 import { Duration } from "effect"
 
@@ -73,8 +81,8 @@ export const parseDuration = (value: string): Duration.Duration | undefined => {
 
 /** Each limit OpenAI reports: the header saying how much is left, and the one saying when it resets. */
 const limits = [
-  { remaining: "x-ratelimit-remaining-requests", reset: "x-ratelimit-reset-requests" },
-  { remaining: "x-ratelimit-remaining-tokens", reset: "x-ratelimit-reset-tokens" }
+  { limit: "requests", remaining: "x-ratelimit-remaining-requests", reset: "x-ratelimit-reset-requests" },
+  { limit: "tokens", remaining: "x-ratelimit-remaining-tokens", reset: "x-ratelimit-reset-tokens" }
 ] as const
 
 /**
@@ -102,3 +110,31 @@ export const resetOf: ProviderReply.RateLimitResetOf = (header) => {
 
 const later = (a: Duration.Duration | undefined, b: Duration.Duration): Duration.Duration =>
   a === undefined ? b : Duration.max(a, b)
+
+/**
+ * The limit a successful reply's headers say has nothing left: one whose
+ * `x-ratelimit-remaining-*` is exactly `0`, with its
+ * `x-ratelimit-reset-*` as `resetsIn` (both spent: the one that resets last;
+ * on a tie, requests). A remaining count that is anything else (a number
+ * left, `-1` or another negative for "unknown", or text) is not spent. A spent limit whose reset is missing or
+ * does not parse as a Go duration is ignored: there is no telling how long
+ * to hold the model. `undefined` when nothing is spent. `now` is unused:
+ * OpenAI's resets are already durations.
+ *
+ * @since 0.3.0
+ * @category parsing
+ */
+export const spentOf: ProviderReply.LimitSpentOf = (header) => {
+  let spent: Provider.LimitSpent | undefined
+  for (const limit of limits) {
+    // The remaining count first: on most replies it is not 0, and no reset is parsed.
+    if (header(limit.remaining)?.trim() !== "0") continue
+    const value = header(limit.reset)
+    const reset = value === undefined ? undefined : parseDuration(value)
+    if (reset === undefined) continue
+    if (spent === undefined || Duration.greaterThan(reset, spent.resetsIn)) {
+      spent = { limit: limit.limit, resetsIn: reset }
+    }
+  }
+  return spent
+}

@@ -32,6 +32,29 @@ Conformance.run(
         "x-ratelimit-reset-tokens": "6m0s"
       }),
       reset: "90500 millis"
+    },
+    spentHeaders: {
+      // Both limits spent: the requests limit resets last, 90.5 s from now, the tokens' in 6 ms.
+      spent: () => ({
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m30.5s",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "6ms"
+      }),
+      limit: "requests",
+      resetsIn: "90500 millis",
+      left: () => ({
+        "x-ratelimit-remaining-requests": "59",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "149984",
+        "x-ratelimit-reset-tokens": "6ms"
+      }),
+      unknown: () => ({
+        "x-ratelimit-remaining-requests": "-1",
+        "x-ratelimit-reset-requests": "1s",
+        "x-ratelimit-remaining-tokens": "-1",
+        "x-ratelimit-reset-tokens": "6ms"
+      })
     }
   },
   [

@@ -224,4 +224,193 @@ describe("OpenAiRateLimit", () => {
       }
     )
   })
+
+  describe("spentOf", () => {
+    type Spent = { readonly limit: "requests" | "tokens"; readonly nanos: bigint } | undefined
+    const rows: ReadonlyArray<readonly [string, Readonly<Record<string, string>>, Spent]> = [
+      ["no headers", {}, undefined],
+      [
+        "requests spent, reset 1m30.5s",
+        { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s" },
+        { limit: "requests", nanos: ms(90_500) }
+      ],
+      [
+        "tokens spent, reset 6ms",
+        { "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6ms" },
+        { limit: "tokens", nanos: ms(6) }
+      ],
+      [
+        "tokens spent, reset 17µs: kept to the nanosecond",
+        { "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "17µs" },
+        { limit: "tokens", nanos: 17_000n }
+      ],
+      [
+        "requests spent, tokens left: the requests limit, though the tokens reset is longer",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "12000",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        { limit: "requests", nanos: ms(1_000) }
+      ],
+      [
+        "both spent: the one that resets last (tokens)",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "250ms",
+          "x-ratelimit-remaining-tokens": "0",
+          "x-ratelimit-reset-tokens": "1m30.5s"
+        },
+        { limit: "tokens", nanos: ms(90_500) }
+      ],
+      [
+        "both spent: the one that resets last (requests)",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "2h0m0s",
+          "x-ratelimit-remaining-tokens": "0",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        { limit: "requests", nanos: ms(7_200_000) }
+      ],
+      [
+        "both spent, resetting together: requests",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "0",
+          "x-ratelimit-reset-tokens": "1000ms"
+        },
+        { limit: "requests", nanos: ms(1_000) }
+      ],
+      [
+        "none spent",
+        {
+          "x-ratelimit-remaining-requests": "59",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "1",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        undefined
+      ],
+      [
+        "-1 is unknown, not spent",
+        {
+          "x-ratelimit-remaining-requests": "-1",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "-1",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        undefined
+      ],
+      [
+        "another negative or text is not spent",
+        {
+          "x-ratelimit-remaining-requests": "-5",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "none",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        undefined
+      ],
+      [
+        "0.5 or an empty value is not spent",
+        {
+          "x-ratelimit-remaining-requests": "0.5",
+          "x-ratelimit-reset-requests": "1s",
+          "x-ratelimit-remaining-tokens": "",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        undefined
+      ],
+      [
+        "0 with surrounding whitespace is spent",
+        { "x-ratelimit-remaining-requests": " 0 ", "x-ratelimit-reset-requests": "1s" },
+        { limit: "requests", nanos: ms(1_000) }
+      ],
+      ["spent without a reset is ignored", { "x-ratelimit-remaining-requests": "0" }, undefined],
+      [
+        "spent with an unparsable reset is ignored",
+        { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "soon" },
+        undefined
+      ],
+      [
+        "spent with a negative reset is ignored",
+        { "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "-1s" },
+        undefined
+      ],
+      [
+        "one spent with an unparsable reset, the other with a parsable one: the other",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "2026-11-30T23:59:30Z",
+          "x-ratelimit-remaining-tokens": "0",
+          "x-ratelimit-reset-tokens": "20ms"
+        },
+        { limit: "tokens", nanos: ms(20) }
+      ],
+      [
+        "the reset of a limit with something left is not used",
+        {
+          "x-ratelimit-remaining-requests": "0",
+          "x-ratelimit-reset-requests": "soon",
+          "x-ratelimit-remaining-tokens": "5",
+          "x-ratelimit-reset-tokens": "6m0s"
+        },
+        undefined
+      ],
+      [
+        "a zero reset is spent for zero",
+        { "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "0s" },
+        { limit: "requests", nanos: 0n }
+      ]
+    ]
+    for (const [name, headers, expected] of rows) {
+      it(`${name} -> ${expected === undefined ? "undefined" : `${expected.limit} for ${expected.nanos} ns`}`, () => {
+        const spent = OpenAiRateLimit.spentOf(lookup(headers), NOW)
+        assert.deepStrictEqual(
+          spent === undefined ? undefined : { limit: spent.limit, nanos: nanosOf(spent.resetsIn) },
+          expected
+        )
+      })
+    }
+
+    it("does not depend on now", () => {
+      const headers = lookup({ "x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s" })
+      assert.strictEqual(nanosOf(OpenAiRateLimit.spentOf(headers, 0)?.resetsIn), ms(360_000))
+      assert.strictEqual(nanosOf(OpenAiRateLimit.spentOf(headers, NOW)?.resetsIn), ms(360_000))
+    })
+
+    it("reads no reset when nothing is spent", () => {
+      const read: Array<string> = []
+      const headers = { "x-ratelimit-remaining-requests": "59", "x-ratelimit-remaining-tokens": "-1" }
+      const spent = OpenAiRateLimit.spentOf((name) => {
+        read.push(name)
+        return lookup(headers)(name)
+      }, NOW)
+      assert.isUndefined(spent)
+      assert.deepStrictEqual(read, ["x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens"])
+    })
+
+    it.prop(
+      "never throws on any header values, and what it finds is a 0 remaining with the reset that parses",
+      [
+        FastCheck.dictionary(
+          FastCheck.constantFrom(...headerNames),
+          FastCheck.oneof(FastCheck.string(), FastCheck.constantFrom("0", "-1", "1s", "1m30.5s"))
+        )
+      ],
+      ([headers]) => {
+        const spent = OpenAiRateLimit.spentOf(lookup(headers), NOW)
+        if (spent === undefined) return true
+        const reset = OpenAiRateLimit.parseDuration(headers[`x-ratelimit-reset-${spent.limit}`] ?? "")
+        return (
+          headers[`x-ratelimit-remaining-${spent.limit}`]?.trim() === "0" &&
+          reset !== undefined &&
+          Duration.equals(reset, spent.resetsIn)
+        )
+      }
+    )
+  })
 })

@@ -3,7 +3,8 @@
  * callers, written once and run for each wire over each `HttpClient`, against
  * the loopback simulator. DESIGN §5 classification (every status, provider
  * error types, `x-should-retry`), retry-after in all its forms, the wire's
- * rate-limit reset, redirects (never followed), size caps, gzip bodies,
+ * rate-limit reset, a spent limit on a success told to `onLimitSpent`,
+ * redirects (never followed), size caps, gzip bodies,
  * secrets (the key never shows, even when the provider echoes it), cancellation
  * (an interrupted call closes its request), transport errors, malformed
  * bodies, and stream faults (breaks, stalls, error events, streams that end
@@ -38,6 +39,13 @@
  *     rateLimitHeaders: {
  *       at: () => ({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s" }),
  *       reset: "90500 millis"
+ *     },
+ *     spentHeaders: {
+ *       spent: () => ({ "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m30.5s" }),
+ *       limit: "requests",
+ *       resetsIn: "90500 millis",
+ *       left: () => ({ "x-ratelimit-remaining-requests": "59", "x-ratelimit-reset-requests": "1s" }),
+ *       unknown: () => ({ "x-ratelimit-remaining-requests": "-1", "x-ratelimit-reset-requests": "1s" })
  *     }
  *   },
  *   [{ name: "UndiciHttpClient.layer", layer: UndiciHttpClient.layer }]
@@ -57,12 +65,14 @@ import {
   Cause,
   Chunk,
   Clock,
+  Deferred,
   Duration,
   Effect,
   Either,
   Exit,
   Fiber,
   Layer,
+  Option,
   Redacted,
   Schema,
   Stream,
@@ -101,6 +111,28 @@ export interface RateLimitHeaders {
 }
 
 /**
+ * A wire's rate-limit headers on a reply that succeeded: the suite answers
+ * 200s with them and checks what reaches the call's `onLimitSpent`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface SpentHeaders {
+  /**
+   * The headers of a 200 sent at `now` (epoch millis on the Effect clock,
+   * which the suite sets) that say `limit` has nothing left and resets
+   * `resetsIn` later.
+   */
+  readonly spent: (now: number) => Readonly<Record<string, string>>
+  readonly limit: Provider.LimitSpent["limit"]
+  readonly resetsIn: Duration.DurationInput
+  /** The headers of a 200 sent at `now` with something left on every limit. */
+  readonly left: (now: number) => Readonly<Record<string, string>>
+  /** The headers of a 200 sent at `now` whose every remaining count is `-1` (unknown), resets given. */
+  readonly unknown: (now: number) => Readonly<Record<string, string>>
+}
+
+/**
  * A wire under test.
  *
  * @since 0.2.0
@@ -118,6 +150,12 @@ export interface Wire {
   /** The same model as the wire sends it, which the simulator scripts by: `"gpt-4o"`. */
   readonly wireModel: string
   readonly rateLimitHeaders: RateLimitHeaders
+  /**
+   * The wire's rate-limit headers on a 200.
+   *
+   * @since 0.3.0
+   */
+  readonly spentHeaders: SpentHeaders
   /** Exchanges the wire must reproduce exactly, both ways (see `Golden`, `readGolden`). */
   readonly golden?: ReadonlyArray<Golden> | undefined
 }
@@ -322,6 +360,7 @@ export const suite = (it: Tests, wire: Wire): void => {
   group("classification (DESIGN §5)", (it) => classification(it, t))
   group("retry-after", (it) => retryAfter(it, t))
   group("rate-limit reset", (it) => rateLimitReset(it, t, wire.rateLimitHeaders))
+  group("spent limits on a success", (it) => limitSpent(it, t, wire.spentHeaders))
   group("redirects (never followed)", (it) => redirects(it, t))
   group("size caps", (it) => caps(it, t))
   group("gzip", (it) => gzip(it, t))
@@ -743,6 +782,136 @@ const rateLimitReset = (it: Tests, t: Tools, fixture: RateLimitHeaders) => {
         Assert.deepEqual(chunks, [])
         Assert.equal(error.reason, "RateLimited")
         Assert.equal(millisOf(error.rateLimitReset), reset)
+      })
+    )
+  )
+}
+
+const limitSpent = (it: Tests, t: Tools, fixture: SpentHeaders) => {
+  const expected = { limit: fixture.limit, millis: Duration.toMillis(fixture.resetsIn) }
+  const atNow = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.zipRight(TestClock.setTime(NOW), effect).pipe(Effect.provide(TestContext.TestContext))
+  /** An `onLimitSpent` that records what it is told in `seen`, where a test may record chunks too. */
+  const recorder = () => {
+    const seen: Array<{ readonly limit: string; readonly millis: number } | "chunk"> = []
+    const onLimitSpent = (spent: Provider.LimitSpent) =>
+      Effect.sync(() => {
+        seen.push({ limit: spent.limit, millis: Duration.toMillis(spent.resetsIn) })
+      })
+    return { seen, onLimitSpent }
+  }
+  const complete = (provider: Provider.Provider, onLimitSpent: Provider.CallRequest["onLimitSpent"]) =>
+    provider.complete({ model: t.model, request: ask, onLimitSpent })
+  const collect = (provider: Provider.Provider, onLimitSpent: Provider.CallRequest["onLimitSpent"]) =>
+    Effect.map(Stream.runCollect(provider.stream({ model: t.model, request: ask, onLimitSpent })), (chunks) =>
+      Chunk.toReadonlyArray(chunks)
+    )
+
+  it.effect("a 200 that says a limit is spent: onLimitSpent once, with the limit and its reset; the answer whole", () =>
+    atNow(
+      Effect.gen(function* () {
+        const { sim, provider } = yield* t.setup()
+        t.script(sim, { content: "Hello there.", headers: fixture.spent(NOW) })
+        const { seen, onLimitSpent } = recorder()
+        const completion = yield* complete(provider, onLimitSpent)
+        Assert.deepEqual(seen, [expected])
+        Assert.equal(completion.choices[0]?.message.content, "Hello there.")
+        Assert.equal(sim.requests.length, 1)
+      })
+    )
+  )
+
+  it.effect("a streamed 200 that says so: onLimitSpent once, before the first chunk; the chunks whole", () =>
+    atNow(
+      Effect.gen(function* () {
+        const { sim, provider } = yield* t.setup()
+        t.script(sim, { content: "Hello there.", headers: fixture.spent(NOW) })
+        const { seen, onLimitSpent } = recorder()
+        const chunks = yield* Stream.runCollect(
+          provider
+            .stream({ model: t.model, request: ask, onLimitSpent })
+            .pipe(Stream.tap(() => Effect.sync(() => seen.push("chunk"))))
+        )
+        Assert.deepEqual(seen[0], expected)
+        Assert.deepEqual(
+          seen.filter((item) => item !== "chunk"),
+          [expected]
+        )
+        Assert.ok(seen.length > 1, "chunks arrived")
+        Assert.equal(text(Chunk.toReadonlyArray(chunks)), "Hello there.")
+      })
+    )
+  )
+
+  it.effect("onLimitSpent is told as soon as the headers arrive, before the body, streamed or not", () =>
+    atNow(
+      Effect.gen(function* () {
+        for (const streamed of [false, true]) {
+          const { sim, provider } = yield* t.setup()
+          t.script(sim, { content: "late", firstChunkDelay: "10 seconds", headers: fixture.spent(NOW) })
+          const told = yield* Deferred.make<Provider.LimitSpent>()
+          const onLimitSpent = (spent: Provider.LimitSpent) => Effect.asVoid(Deferred.succeed(told, spent))
+          const fiber = yield* Effect.fork(
+            streamed ? Effect.asVoid(collect(provider, onLimitSpent)) : Effect.asVoid(complete(provider, onLimitSpent))
+          )
+          const spent = yield* Deferred.await(told)
+          Assert.deepEqual({ limit: spent.limit, millis: Duration.toMillis(spent.resetsIn) }, expected)
+          Assert.ok(Option.isNone(yield* Fiber.poll(fiber)), "the call still waits for its body")
+          yield* Fiber.interrupt(fiber)
+          yield* promise(() => sim.waitForClientClose(1))
+        }
+      })
+    )
+  )
+
+  const quiet: ReadonlyArray<readonly [string, (now: number) => Readonly<Record<string, string>>]> = [
+    ["something left on every limit", fixture.left],
+    ["every remaining count -1 (unknown)", fixture.unknown],
+    ["no rate-limit headers", () => ({})]
+  ]
+  for (const [name, headersAt] of quiet) {
+    it.effect(`a 200 with ${name}: onLimitSpent is not called, streamed or not`, () =>
+      atNow(
+        Effect.gen(function* () {
+          const { sim, provider } = yield* t.setup()
+          const reply = { content: "Hello there.", headers: headersAt(NOW) }
+          t.script(sim, reply, reply)
+          const { seen, onLimitSpent } = recorder()
+          const completion = yield* complete(provider, onLimitSpent)
+          const chunks = yield* collect(provider, onLimitSpent)
+          Assert.deepEqual(seen, [])
+          Assert.equal(completion.choices[0]?.message.content, "Hello there.")
+          Assert.equal(text(chunks), "Hello there.")
+        })
+      )
+    )
+  }
+
+  it.effect("a 429 with the same headers: onLimitSpent is not called (the error carries the reset)", () =>
+    atNow(
+      Effect.gen(function* () {
+        const { sim, provider } = yield* t.setup()
+        const reply = { status: 429, headers: fixture.spent(NOW) }
+        t.script(sim, reply, reply)
+        const { seen, onLimitSpent } = recorder()
+        const error = yield* Effect.flip(complete(provider, onLimitSpent))
+        const streamError = yield* Effect.flip(collect(provider, onLimitSpent))
+        Assert.deepEqual([error.reason, streamError.reason], ["RateLimited", "RateLimited"])
+        Assert.deepEqual(seen, [])
+      })
+    )
+  )
+
+  it.effect("without onLimitSpent, a 200 that says a limit is spent is answered as usual, streamed or not", () =>
+    atNow(
+      Effect.gen(function* () {
+        const { sim, provider } = yield* t.setup()
+        const reply = { content: "Hello there.", headers: fixture.spent(NOW) }
+        t.script(sim, reply, reply)
+        const completion = yield* complete(provider, undefined)
+        const chunks = yield* collect(provider, undefined)
+        Assert.equal(completion.choices[0]?.message.content, "Hello there.")
+        Assert.equal(text(chunks), "Hello there.")
       })
     )
   )

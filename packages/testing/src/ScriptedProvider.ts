@@ -284,9 +284,10 @@ const runStream = (
   switch (outcome._tag) {
     case "Succeed": {
       const content = outcome.content === "" ? `Scripted answer from ${model}.` : outcome.content
+      // The last chunk carries the usage, as both wires send it (OpenAI when asked, as the wire always asks).
       return Stream.concat(
         Stream.concat(preamble, deltas(outcome.chunks ?? words(content), outcome.interval)),
-        Stream.make(chunk({}, outcome.finishReason))
+        Stream.make({ ...chunk({}, outcome.finishReason), usage: scriptedUsage })
       )
     }
     case "Fail":
@@ -319,6 +320,9 @@ const completion = (
     created: Math.floor(now / 1000),
     model,
     choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: outcome.finishReason }],
-    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
+    usage: scriptedUsage
   }
 }
+
+/** The usage every scripted answer reports. */
+const scriptedUsage: ChatCompletion.Usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
