@@ -102,15 +102,13 @@ describe("least_latency", () => {
     }).pipe(Effect.withRandom(Random.make(11)))
   )
 
-  it.effect("a model never sampled starts at the prior, never 0, and the prior decays like a sample", () =>
-    Effect.gen(function* () {
-      const health = ModelHealth.unsafeMakeMemory({})
-      assert.deepStrictEqual(health.load(FAST, 0), { inFlight: 0, latency: ModelHealth.priorMillis, p95: undefined })
-      assert.isAbove(ModelHealth.priorMillis, 0)
-      // Like any sample, the prior decays while the model is idle: a model never tried is tried in time.
-      assert.closeTo(health.load(FAST, 10_000).latency, ModelHealth.priorMillis / Math.E, 1e-9)
-    })
-  )
+  it("a model never sampled starts at the prior, never 0, and the prior decays like a sample", () => {
+    const health = ModelHealth.unsafeMakeMemory({})
+    assert.deepStrictEqual(health.load(FAST, 0), { inFlight: 0, latency: ModelHealth.priorMillis, p95: undefined })
+    assert.isAbove(ModelHealth.priorMillis, 0)
+    // Like any sample, the prior decays while the model is idle: a model never tried is tried in time.
+    assert.closeTo(health.load(FAST, 10_000).latency, ModelHealth.priorMillis / Math.E, 1e-9)
+  })
 
   it.effect("a failure counts as a sample of the model's timeout", () =>
     Effect.gen(function* () {
