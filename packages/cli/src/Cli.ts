@@ -521,9 +521,11 @@ const formatTrace = (attempts: ReadonlyArray<Attempt.Attempt>): string => {
     outcome:
       attempt.skip !== undefined
         ? `skipped: ${attempt.skip.reason}${attempt.skip.cause === undefined ? "" : ` (${attempt.skip.cause})`}`
-        : attempt.error === undefined
-          ? "ok"
-          : `${attempt.error.reason}${attempt.error.status === undefined ? "" : ` (HTTP ${attempt.error.status})`}`,
+        : attempt.outcome === "cancelled"
+          ? "cancelled (a hedge won)"
+          : attempt.error === undefined
+            ? "ok"
+            : `${attempt.error.reason}${attempt.error.status === undefined ? "" : ` (HTTP ${attempt.error.status})`}`,
 
     duration: `${Math.round(Duration.toMillis(attempt.duration))} ms`,
     description: [

@@ -49,7 +49,8 @@ export type Skip = typeof Skip.Type
 export const Attempt = Schema.Struct({
   /** The routed model id. */
   model: Schema.String,
-  outcome: Schema.Literal("success", "failure", "skipped"),
+  /** `cancelled`: a hedge's race was won by another call, and this one was interrupted (it counts for nothing). */
+  outcome: Schema.Literal("success", "failure", "skipped", "cancelled"),
   /** How long the call took, from its start to its result; zero for a skip. */
   duration: Schema.DurationFromSelf,
   /** Why it failed, when it did. */

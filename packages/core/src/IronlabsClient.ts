@@ -137,11 +137,13 @@ export const fromPlan = (
   const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
   // The plan's rate_limits are this client's own, kept in memory (a shared store is a Redis layer's job).
   const budget = plan.rateLimits === undefined ? undefined : RateBudget.unsafeMakeMemory()
+  const hedgeBudget = plan.hedge === undefined ? undefined : Router.makeHedgeBudget()
   const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
     deadline: createOptions?.timeout ?? options.timeout,
     retryAfterCap: options.retryAfterCap,
     health: memory,
-    budget
+    budget,
+    hedgeBudget
   })
   function create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },

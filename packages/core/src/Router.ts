@@ -21,11 +21,13 @@ import {
   Chunk,
   Clock,
   Context,
+  Deferred,
   Duration,
   Effect,
   Either,
   ExecutionStrategy,
   Exit,
+  Fiber,
   FiberRef,
   Option,
   Random,
@@ -72,6 +74,41 @@ export interface Options {
   readonly health?: ModelHealth.Service | undefined
   /** Where the `rate_limits` of the plan are kept; without it, they are not enforced. */
   readonly budget?: RateBudget.Service | undefined
+  /** What the plan's `hedge` may spend; without it, no request hedges. */
+  readonly hedgeBudget?: HedgeBudget | undefined
+}
+
+/**
+ * The share of requests that may hedge: each request deposits its `budget`
+ * fraction, each hedge withdraws one, so that hedging stops when everything
+ * is slow.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface HedgeBudget {
+  readonly deposit: (amount: number) => void
+  readonly withdraw: (now: number) => boolean
+}
+
+/**
+ * A hedge budget in memory: it starts with one hedge and holds at most ten.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeHedgeBudget = (): HedgeBudget => {
+  let tokens = 1
+  return {
+    deposit: (amount) => {
+      tokens = Math.min(10, tokens + amount)
+    },
+    withdraw: () => {
+      if (tokens < 1) return false
+      tokens -= 1
+      return true
+    }
+  }
 }
 
 /**
@@ -216,6 +253,23 @@ const withDeadline = <A, E, R>(
   )
 }
 
+/** A model admitted for a call: what to send it, its rate-budget reservation, whether it is the half-open probe. */
+interface Entry {
+  readonly model: Reliability.ModelPlan
+  readonly prepared: Prepared
+  readonly reservation: RateBudget.Reservation | undefined
+  readonly probe: boolean
+}
+
+/** How a call failed: its error, what it changed in model health, and the models a hedge also tried. */
+interface Lost {
+  readonly error: ProviderError.ProviderError
+  readonly change: ModelHealth.Change | undefined
+  readonly tried: ReadonlyArray<Reliability.ModelPlan>
+}
+
+const noneTried: ReadonlyArray<Reliability.ModelPlan> = []
+
 /** Stands in for model health when a route is given none: every model may always be called. */
 const noMemory: ModelHealth.Service = ModelHealth.unsafeMakeMemory({})
 
@@ -250,8 +304,12 @@ const runPlan = <A, B, R>(
   /** The answer; `settle` takes the tokens it used, for a rate budget that waits on them (a stream's). */
   done: (model: Reliability.ModelPlan, value: A, settle: (tokens: number | undefined) => void) => B
 ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
+  /** A call that succeeded: the model that answered, its value and usage, and its reservation. */
+  type Won = readonly [Reliability.ModelPlan, A, ChatCompletion.Usage | undefined, RateBudget.Reservation | undefined]
   const health = options.health ?? noMemory
   const strategy = plan.strategy ?? "weighted"
+  // Every request earns the hedge budget its share.
+  if (plan.hedge !== undefined) options.hedgeBudget?.deposit(plan.hedge.budget)
   /** Whether latency samples are kept: `least_latency` scores by them, a `"p95"` hedge delay reads them. */
   const sampling = options.health !== undefined && (strategy === "least_latency" || plan.hedge?.delay === "p95")
   const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
@@ -436,31 +494,157 @@ const runPlan = <A, B, R>(
     start: number,
     probe: boolean
   ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
-    const id = model.model.id
-    return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
-      onFailure: (first) => {
-        record(attempts, id, clock, start, prepared.dropped, first)
-        sample(model, clock, start, first)
-        settle(reservation, 0, clock)
-        const others = without(remaining, model)
-        return Effect.flatMap(health.record(failureOutcome(id, start, probe, first)), (change) => {
-          if (!ProviderError.isRetryable(first) || model.maxRetries === 0) return from(others, [], forced)
-          return Effect.matchEffect(retryModel(model, prepared, first, change, others), {
-            onFailure: () => from(others, [], forced),
-            onSuccess: ([value, retried]) => Effect.succeed(finish(model, value, usageOf(value), retried, clock))
-          })
+    const entry: Entry = { model, prepared, reservation, probe }
+    const delay = forced ? undefined : hedgeDelay(model, start)
+    const first =
+      delay === undefined
+        ? call(entry, clock, start, false)
+        : hedged(entry, without(remaining, model), clock, start, delay)
+    return Effect.matchEffect(first, {
+      onFailure: ({ error, change, tried }) => {
+        const others = remaining.filter((m) => m !== model && !tried.includes(m))
+        if (!ProviderError.isRetryable(error) || model.maxRetries === 0) return from(others, [], forced)
+        return Effect.matchEffect(retryModel(model, prepared, error, change, others), {
+          onFailure: () => from(others, [], forced),
+          onSuccess: ([value, retried]) => Effect.succeed(finish(model, value, usageOf(value), retried, clock))
         })
+      },
+      onSuccess: ([winner, value, usage, won]) => Effect.succeed(finish(winner, value, usage, won, clock))
+    })
+  }
+
+  /**
+   * One call to a model, with everything its end means: the trace, model
+   * health, the latency sample, the rate budget's refund on failure. Fails
+   * with the error and what it changed in model health. A `racing` call that
+   * is interrupted (a hedge that lost) is traced as `cancelled` and counts
+   * for nothing.
+   */
+  const call = (entry: Entry, clock: Clock.Clock, start: number, racing: boolean): Effect.Effect<Won, Lost, R> => {
+    const { model, prepared, reservation, probe } = entry
+    const id = model.model.id
+    const ended = Effect.matchEffect(attempt(model, prepared.call, start), {
+      onFailure: (error) => {
+        record(attempts, id, clock, start, prepared.dropped, error)
+        sample(model, clock, start, error)
+        settle(reservation, 0, clock)
+        return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (change) =>
+          Effect.fail<Lost>({ error, change, tried: noneTried })
+        )
       },
       onSuccess: (value) => {
         const usage = usageOf(value)
         record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
         sample(model, clock, start)
-        return Effect.as(
-          health.record({ _tag: "Success", model: id, startedAt: start, probe }),
-          finish(model, value, usage, reservation, clock)
-        )
+        return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
+          model,
+          value,
+          usage,
+          reservation
+        ] as const)
       }
     })
+    if (!racing) return cancellable(ended, id, probe)
+    return Effect.onInterrupt(ended, () =>
+      Effect.suspend(() => {
+        attempts.push({
+          model: id,
+          outcome: "cancelled",
+          duration: Duration.millis(clock.unsafeCurrentTimeMillis() - start)
+        })
+        settle(reservation, 0, clock)
+        return health.record({ _tag: "Cancelled", model: id, probe })
+      })
+    )
+  }
+
+  /** When to hedge an attempt at `model` started at `start`, in millis; `undefined`: not at all. */
+  const hedgeDelay = (model: Reliability.ModelPlan, start: number): number | undefined => {
+    const hedge = plan.hedge
+    if (hedge === undefined || options.hedgeBudget === undefined) return undefined
+    return hedge.delay === "p95" ? health.load(model.model.id, start).p95 : Duration.toMillis(hedge.delay)
+  }
+
+  /**
+   * The primary call, raced by hedges: when it has not answered (a stream:
+   * committed) `delay` after it started, another call goes to a different
+   * model that can take it, up to `max_hedges`, each charged to the hedge
+   * budget. The first success wins and the others are interrupted (their
+   * sockets closed, traced as cancelled, counting for nothing). When the
+   * primary fails before any hedge started, it fails as it would have alone;
+   * after, the race goes on until a success or the last failure.
+   */
+  const hedged = (
+    primary: Entry,
+    others: ReadonlyArray<Reliability.ModelPlan>,
+    clock: Clock.Clock,
+    start: number,
+    delay: number
+  ): Effect.Effect<Won, Lost, R> =>
+    Effect.gen(function* () {
+      const outcome = yield* Deferred.make<Won, Lost>()
+      const tried: Array<Reliability.ModelPlan> = []
+      let live = 1
+      let primaryLost: Lost | undefined
+      const ended = (exit: Exit.Exit<Won, Lost>, isPrimary: boolean) =>
+        Effect.suspend(() => {
+          if (Exit.isSuccess(exit)) return Deferred.succeed(outcome, exit.value)
+          live--
+          if (isPrimary) primaryLost = Option.getOrUndefined(Cause.failureOption(exit.cause))
+          if (live > 0 || primaryLost === undefined) return Effect.void
+          return Deferred.fail(outcome, { ...primaryLost, tried })
+        })
+      const racers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+      const race = (entry: Entry, at: number, isPrimary: boolean) =>
+        Effect.map(
+          Effect.fork(Effect.onExit(call(entry, clock, at, true), (exit) => ended(exit, isPrimary))),
+          (fiber) => {
+            racers.push(fiber)
+          }
+        )
+      yield* race(primary, start, true)
+      const maxHedges = plan.hedge?.maxHedges ?? 1
+      /** Waits for the outcome, launching a hedge each `delay` it has not come, while hedges are left. */
+      const waitOrHedge = (launched: number): Effect.Effect<Won, Lost, R> =>
+        launched >= maxHedges
+          ? Deferred.await(outcome)
+          : Effect.flatMap(Effect.timeoutOption(Deferred.await(outcome), Duration.millis(delay)), (done) => {
+              if (Option.isSome(done)) return Effect.succeed(done.value)
+              const now = clock.unsafeCurrentTimeMillis()
+              const next = hedgeTo(
+                others.filter((m) => !tried.includes(m)),
+                now
+              )
+              if (next === undefined) return Deferred.await(outcome)
+              tried.push(next.model)
+              live++
+              return Effect.zipRight(race(next, now, false), waitOrHedge(launched + 1))
+            })
+      return yield* waitOrHedge(0).pipe(Effect.ensuring(Effect.suspend(() => Fiber.interruptAll(racers))))
+    })
+
+  /**
+   * The model a hedge goes to, admitted now: the first of `candidates` (a
+   * chain's order; by weight in a weighted plan) that can serve the request,
+   * that model health would call, that has rate budget left, while the hedge
+   * budget lasts.
+   */
+  const hedgeTo = (candidates: ReadonlyArray<Reliability.ModelPlan>, now: number): Entry | undefined => {
+    const ordered = plan._tag === "Ordered" ? candidates : [...candidates].sort((a, b) => b.weight - a.weight)
+    for (const model of ordered) {
+      if (model.weight <= 0) continue
+      const prepared = prepareCall(model)
+      if (prepared.unservable.length > 0 || health.admit(model.model.id, now, peek)._tag === "Skip") continue
+      if (options.hedgeBudget?.withdraw(now) !== true) return undefined
+      const admission = health.admit(model.model.id, now, probeLease(model))
+      const reserved = reserve(model, prepared, now)
+      if (reserved?._tag === "Over") {
+        overBudget(model.model.id, reserved)
+        continue
+      }
+      return { model, prepared, reservation: reserved?.reservation, probe: admission._tag === "Probe" }
+    }
+    return undefined
   }
 
   /**
@@ -590,11 +774,7 @@ const runPlan = <A, B, R>(
   }
 
   /** The attempt; when it is the half-open probe, an interrupt hands the permit back (it counts for nothing). */
-  const cancellable = <X>(
-    effect: Effect.Effect<X, ProviderError.ProviderError, R>,
-    model: string,
-    probe: boolean
-  ): Effect.Effect<X, ProviderError.ProviderError, R> =>
+  const cancellable = <X, E>(effect: Effect.Effect<X, E, R>, model: string, probe: boolean): Effect.Effect<X, E, R> =>
     probe ? Effect.onInterrupt(effect, () => health.record({ _tag: "Cancelled", model, probe })) : effect
 
   return from(plan.models)
