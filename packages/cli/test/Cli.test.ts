@@ -284,6 +284,20 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       )
     }))
 
+  it("a config with routing_strategy, prices, rate_limits and hedge: the cheapest model answers, with its cost", () =>
+    withSimulator(async (sim) => {
+      const result = await cli(["chat", "-c", fixture("strategies.json"), "--json", "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      const completion = JSON.parse(result.stdout)
+      assert.strictEqual(completion.model, HAIKU)
+      const { prompt_tokens, completion_tokens } = completion.usage
+      assert.strictEqual(completion.cost, (prompt_tokens * 0.8 + completion_tokens * 4) / 1_000_000)
+      assert.deepStrictEqual(
+        sim.requests.map((r) => r.wire),
+        ["anthropic"]
+      )
+    }))
+
   it("--json prints the whole completion, with model and attempts", () =>
     withSimulator(async (sim) => {
       sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "10" } })

@@ -163,6 +163,11 @@ describe("a successful reply that says a rate limit is spent", () => {
       const next = yield* client.completions.create(ask)
       assert.strictEqual(next.model, HAIKU)
       assert.deepStrictEqual(next.attempts[0]?.skip, { reason: "held", until: 20_000, cause: "RateLimited" })
+      // Released at the reset: called again.
+      yield* TestClock.adjust("20 seconds")
+      const [released] = yield* health.snapshot
+      assert.strictEqual(released?.state, "healthy")
+      assert.strictEqual((yield* client.completions.create(ask)).model, GPT)
     })
   )
 })
