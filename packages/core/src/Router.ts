@@ -506,7 +506,7 @@ const runPlan = <A, B, R>(
         if (!ProviderError.isRetryable(error) || model.maxRetries === 0) return from(others, [], forced)
         return Effect.matchEffect(retryModel(model, prepared, error, change, others), {
           onFailure: () => from(others, [], forced),
-          onSuccess: ([value, retried]) => Effect.succeed(finish(model, value, usageOf(value), retried, clock))
+          onSuccess: ([winner, value, usage, retried]) => Effect.succeed(finish(winner, value, usage, retried, clock))
         })
       },
       onSuccess: ([winner, value, usage, won]) => Effect.succeed(finish(winner, value, usage, won, clock))
@@ -662,7 +662,7 @@ const runPlan = <A, B, R>(
     first: ProviderError.ProviderError,
     change: ModelHealth.Change | undefined,
     others: ReadonlyArray<Reliability.ModelPlan>
-  ): Effect.Effect<readonly [A, RateBudget.Reservation | undefined], ProviderError.ProviderError, R> => {
+  ): Effect.Effect<Won, ProviderError.ProviderError, R> => {
     const id = model.model.id
     /** Counted failures of this model in a row, in this request: enough of them trip the breaker on their own. */
     let ownFailures = isCounted(first.reason) ? 1 : 0
@@ -679,11 +679,7 @@ const runPlan = <A, B, R>(
       stopped = true
       return true
     }
-    const once = Effect.withFiberRuntime<
-      readonly [A, RateBudget.Reservation | undefined],
-      ProviderError.ProviderError,
-      R
-    >((fiber) => {
+    const once = Effect.withFiberRuntime<Won, ProviderError.ProviderError, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const start = clock.unsafeCurrentTimeMillis()
       let probe = false
@@ -700,28 +696,12 @@ const runPlan = <A, B, R>(
         const fail = Effect.fail(last)
         return probe ? Effect.zipRight(health.record({ _tag: "Cancelled", model: id, probe }), fail) : fail
       }
-      const reservation = reserved?.reservation
-      return Effect.matchEffect(cancellable(attempt(model, prepared.call, start), id, probe), {
-        onFailure: (error) => {
-          record(attempts, id, clock, start, prepared.dropped, error)
-          sample(model, clock, start, error)
-          settle(reservation, 0, clock)
-          last = error
-          ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
-          return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (changed) => {
-            if (changed !== undefined) ownUntil = owned(changed)
-            return Effect.fail(error)
-          })
-        },
-        onSuccess: (value) => {
-          const usage = usageOf(value)
-          record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
-          sample(model, clock, start)
-          return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
-            value,
-            reservation
-          ] as const)
-        }
+      const entry: Entry = { model, prepared, reservation: reserved?.reservation, probe }
+      return Effect.mapError(call(entry, clock, start, false), ({ error, change }) => {
+        last = error
+        ownFailures = isCounted(error.reason) ? ownFailures + 1 : 0
+        if (change !== undefined) ownUntil = owned(change)
+        return error
       })
     })
     const schedule = retrySchedule(model, limits).pipe(
