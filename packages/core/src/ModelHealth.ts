@@ -296,8 +296,8 @@ export interface Service {
   readonly snapshot: Effect.Effect<ReadonlyArray<ModelStatus>>
   /** How busy and how fast `model` is at `now`. Synchronous and local: a strategy reads it on every pick. */
   readonly load: (model: string, now: number) => Load
-  /** A call to `model` starts: it is in flight until the function returned is called (once, in a finalizer). */
-  readonly dispatch: (model: string) => () => void
+  /** A call to `model` starts at `now`: it is in flight until the function returned is called (once, in a finalizer). */
+  readonly dispatch: (model: string, now: number) => () => void
   /**
    * A latency sample of `model` at `now`, in millis: its time to first
    * content (a whole answer when not streamed; its timeout for a failure).
@@ -465,8 +465,8 @@ export const unsafeMakeMemory = (options: {
     const known = loadOf(model, now)
     return { inFlight: known.inFlight, latency: known.latency(now), p95: known.percentile(0.95) }
   }
-  const dispatch: Service["dispatch"] = (model) => {
-    const entry = loadOf(model, 0)
+  const dispatch: Service["dispatch"] = (model, now) => {
+    const entry = loadOf(model, now)
     entry.inFlight++
     let ended = false
     return () => {

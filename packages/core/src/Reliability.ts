@@ -153,10 +153,11 @@ export const RateLimitConfig = Schema.Struct({
 })
 
 /**
- * `hedge`, off by default: when no content has come `delay` seconds (or the
- * model's `"p95"` time to first content) after an attempt started, another
- * attempt goes to a different healthy model, up to `max_hedges` extra
- * attempts, within a `budget` (a fraction of requests).
+ * `hedge`, off by default (or `false`): when no content has come `delay`
+ * seconds (or the model's `"p95"` time to first content) after an attempt
+ * started, another attempt goes to a different healthy model, up to
+ * `max_hedges` extra attempts per request, within a `budget` (a fraction of
+ * requests).
  *
  * @since 0.3.0
  * @category schemas
@@ -211,7 +212,7 @@ export const ReliabilityConfig = Schema.Struct({
   routing_strategy: optional(Strategy),
   prices: perModel(PriceConfig),
   rate_limits: perModel(RateLimitConfig),
-  hedge: optional(HedgeConfig)
+  hedge: optional(Schema.Union(Schema.Literal(false), HedgeConfig))
 }).annotations({ message: () => "the config is an object: { weights, ... } or { failover_chain }" })
 
 /**
@@ -358,11 +359,14 @@ export const decode = (
     onLeft: (error) =>
       ParseResult.ArrayFormatter.formatErrorSync(error).flatMap((issue): Array<ConfigIssue> => {
         const switchable = switchableAt(input, issue.path)
-        // `health` and `retry_budget` are a boolean or an object: report the form that was given, once.
+        // `health`, `retry_budget` and `hedge` are a boolean (hedge: false only) or an object: report the form
+        // that was given, once.
         if (switchable === "object" && issue.path.length === 1) return []
         if (switchable === "other") {
-          if (!issue.message.startsWith("Expected boolean")) return []
-          return [{ path: formatPath(issue.path), message: "is true, false or an object of settings" }]
+          if (!issue.message.startsWith(issue.path[0] === "hedge" ? "Expected false" : "Expected boolean")) return []
+          const forms =
+            issue.path[0] === "hedge" ? "false or an object of settings" : "true, false or an object of settings"
+          return [{ path: formatPath(issue.path), message: `is ${forms}` }]
         }
         return [{ path: formatPath(issue.path), message: issue.message }]
       }),
@@ -373,9 +377,9 @@ export const decode = (
   return Either.right(toPlan(decoded.right))
 }
 
-/** For an issue under `health` or `retry_budget`: what form the user gave there. */
+/** For an issue under `health`, `retry_budget` or `hedge`: what form the user gave there. */
 const switchableAt = (input: unknown, path: ReadonlyArray<PropertyKey>): "object" | "other" | undefined => {
-  if (!isRecord(input) || (path[0] !== "health" && path[0] !== "retry_budget")) return undefined
+  if (!isRecord(input) || (path[0] !== "health" && path[0] !== "retry_budget" && path[0] !== "hedge")) return undefined
   const value = input[path[0]]
   return isRecord(value) ? "object" : path.length === 1 ? "other" : undefined
 }
@@ -481,7 +485,7 @@ const toPlan = (config: typeof ReliabilityConfig.Type): Plan => {
     dropUnsupportedParams: config.drop_unsupported_params === true,
     ...(config.prices === undefined ? {} : { prices: new Map(Object.entries(config.prices)) }),
     ...(config.rate_limits === undefined ? {} : { rateLimits: new Map(Object.entries(config.rate_limits)) }),
-    ...(config.hedge === undefined
+    ...(config.hedge === undefined || config.hedge === false
       ? {}
       : {
           hedge: {

@@ -308,8 +308,9 @@ const runPlan = <A, B, R>(
   type Won = readonly [Reliability.ModelPlan, A, ChatCompletion.Usage | undefined, RateBudget.Reservation | undefined]
   const health = options.health ?? noMemory
   const strategy = plan.strategy ?? "weighted"
-  // Every request earns the hedge budget its share.
+  // Every request earns the hedge budget its share, and may hedge `max_hedges` times in all.
   if (plan.hedge !== undefined) options.hedgeBudget?.deposit(plan.hedge.budget)
+  let hedgesLeft = plan.hedge?.maxHedges ?? 0
   /** Whether latency samples are kept: `least_latency` scores by them, a `"p95"` hedge delay reads them. */
   const sampling = options.health !== undefined && (strategy === "least_latency" || plan.hedge?.delay === "p95")
   const onAllUnavailable = plan.health?.onAllUnavailable ?? "fail"
@@ -553,6 +554,9 @@ const runPlan = <A, B, R>(
           duration: Duration.millis(clock.unsafeCurrentTimeMillis() - start)
         })
         settle(reservation, 0, clock)
+        // It had not answered yet: its time so far is a sample too (it is at least that slow), so that a model
+        // that keeps losing races is learnt to be slow.
+        sample(model, clock, start)
         return health.record({ _tag: "Cancelled", model: id, probe })
       })
     )
@@ -588,7 +592,12 @@ const runPlan = <A, B, R>(
       let primaryLost: Lost | undefined
       const ended = (exit: Exit.Exit<Won, Lost>, isPrimary: boolean) =>
         Effect.suspend(() => {
-          if (Exit.isSuccess(exit)) return Deferred.succeed(outcome, exit.value)
+          if (Exit.isSuccess(exit)) {
+            // A second success, a moment late: its answer is not used, but its tokens were.
+            return Effect.flatMap(Deferred.succeed(outcome, exit.value), (first) =>
+              first ? Effect.void : Effect.sync(() => settle(exit.value[3], exit.value[2]?.total_tokens, clock))
+            )
+          }
           live--
           if (isPrimary) primaryLost = Option.getOrUndefined(Cause.failureOption(exit.cause))
           if (live > 0 || primaryLost === undefined) return Effect.void
@@ -603,24 +612,23 @@ const runPlan = <A, B, R>(
           }
         )
       yield* race(primary, start, true)
-      const maxHedges = plan.hedge?.maxHedges ?? 1
-      /** Waits for the outcome, launching a hedge each `delay` it has not come, while hedges are left. */
-      const waitOrHedge = (launched: number): Effect.Effect<Won, Lost, R> =>
-        launched >= maxHedges
+      /** Waits for the outcome, launching a hedge each `delay` it has not come, while the request has hedges left. */
+      const waitOrHedge = (): Effect.Effect<Won, Lost, R> =>
+        hedgesLeft <= 0
           ? Deferred.await(outcome)
           : Effect.flatMap(Effect.timeoutOption(Deferred.await(outcome), Duration.millis(delay)), (done) => {
               if (Option.isSome(done)) return Effect.succeed(done.value)
               const now = clock.unsafeCurrentTimeMillis()
               const next = hedgeTo(
                 others.filter((m) => !tried.includes(m)),
-                now
+                clock
               )
               if (next === undefined) return Deferred.await(outcome)
               tried.push(next.model)
               live++
-              return Effect.zipRight(race(next, now, false), waitOrHedge(launched + 1))
+              return Effect.zipRight(race(next, now, false), waitOrHedge())
             })
-      return yield* waitOrHedge(0).pipe(Effect.ensuring(Effect.suspend(() => Fiber.interruptAll(racers))))
+      return yield* waitOrHedge().pipe(Effect.ensuring(Effect.suspend(() => Fiber.interruptAll(racers))))
     })
 
   /**
@@ -629,19 +637,25 @@ const runPlan = <A, B, R>(
    * that model health would call, that has rate budget left, while the hedge
    * budget lasts.
    */
-  const hedgeTo = (candidates: ReadonlyArray<Reliability.ModelPlan>, now: number): Entry | undefined => {
+  const hedgeTo = (candidates: ReadonlyArray<Reliability.ModelPlan>, clock: Clock.Clock): Entry | undefined => {
+    const now = clock.unsafeCurrentTimeMillis()
     const ordered = plan._tag === "Ordered" ? candidates : [...candidates].sort((a, b) => b.weight - a.weight)
     for (const model of ordered) {
       if (model.weight <= 0) continue
       const prepared = prepareCall(model)
       if (prepared.unservable.length > 0 || health.admit(model.model.id, now, peek)._tag === "Skip") continue
-      if (options.hedgeBudget?.withdraw(now) !== true) return undefined
-      const admission = health.admit(model.model.id, now, probeLease(model))
       const reserved = reserve(model, prepared, now)
       if (reserved?._tag === "Over") {
         overBudget(model.model.id, reserved)
         continue
       }
+      // Charged only now that the hedge can go, and the model admitted last: nothing taken is lost.
+      if (options.hedgeBudget?.withdraw(now) !== true) {
+        settle(reserved?.reservation, 0, clock)
+        return undefined
+      }
+      hedgesLeft--
+      const admission = health.admit(model.model.id, now, probeLease(model))
       return { model, prepared, reservation: reserved?.reservation, probe: admission._tag === "Probe" }
     }
     return undefined
@@ -829,14 +843,17 @@ const inFlight = <A, E>(
   const health = options.health
   if (health === undefined || !countsInFlight(options, plan)) return call
   return Effect.acquireUseRelease(
-    Effect.sync(() => health.dispatch(model.model.id)),
+    Effect.map(Clock.currentTimeMillis, (now) => health.dispatch(model.model.id, now)),
     () => call,
     (release) => Effect.sync(release)
   )
 }
 
 /** For a stream: what counts a model's attempt in flight until the stream (or the attempt) ends, if anything does. */
-const dispatcher = (options: Options, plan: Reliability.Plan): ((model: string) => () => void) | undefined =>
+const dispatcher = (
+  options: Options,
+  plan: Reliability.Plan
+): ((model: string, now: number) => () => void) | undefined =>
   options.health !== undefined && countsInFlight(options, plan) ? options.health.dispatch : undefined
 
 /** A probe's permit lasts as long as its attempt may: the model's timeout. Cached: this runs on every attempt. */
@@ -1188,7 +1205,7 @@ const isProgress = (chunk: ChatCompletion.ChatCompletionChunk): boolean =>
 const openStream = (
   model: Reliability.ModelPlan,
   prepared: Call,
-  dispatch?: ((model: string) => () => void) | undefined
+  dispatch?: ((model: string, now: number) => () => void) | undefined
 ): Effect.Effect<
   Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
   ProviderError.ProviderError,
@@ -1198,7 +1215,9 @@ const openStream = (
     const [provider, call] = yield* prepared
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     // In flight from here until the attempt's scope closes: when it fails, or when the stream it became ends.
-    if (dispatch !== undefined) yield* Scope.addFinalizer(scope, Effect.sync(dispatch(model.model.id)))
+    if (dispatch !== undefined) {
+      yield* Scope.addFinalizer(scope, Effect.sync(dispatch(model.model.id, yield* Clock.currentTimeMillis)))
+    }
     const commit = Effect.gen(function* () {
       const pull = withIdleTimeout(yield* Stream.toPull(provider.stream(call)), model)
       const preamble: Array<ChatCompletion.ChatCompletionChunk> = []
