@@ -1,9 +1,11 @@
 /**
  * `pnpm bench`: IronlabsAI measured side by side, in one run, against raw
  * undici (the physical limit), a hand-written Promise loop and cockatiel, with
- * the simulator in a separate process, and on a bad day with model health on
- * and off (badDay.ts). Writes docs/performance.md; `--only bad-day` runs that
- * last section alone and writes nothing.
+ * the simulator in a separate process, on a bad day with model health on and
+ * off (badDay.ts), and, simulated under TestClock, the routing strategies'
+ * latency and hedging's tail (strategies.ts). Writes docs/performance.md;
+ * `--only bad-day` (or `latency`, `tail`) runs that section alone and writes
+ * nothing.
  *
  * Ratios, not absolute numbers, are the result: the machines are shared and
  * noisy, so variants are interleaved round by round and medians are kept.
@@ -34,12 +36,14 @@ import { badDay, type Goal } from "./badDay.js"
 import { cockatielChain, promiseLoop, raw, type Target } from "./baselines.js"
 import { MemoryDispatcher } from "./memoryDispatcher.js"
 import { fixed, load, median, percentile, ratioToRaw } from "./stats.js"
+import { latency, tail } from "./strategies.js"
 
 const quick = process.argv.includes("--quick")
-/** `--only bad-day`: that section alone, printed but not written to docs/performance.md. */
+/** The sections that run alone (`--only bad-day`, `latency` or `tail`), printed but not written to docs/performance.md. */
+const alone = { "bad-day": badDay, latency, tail } as const
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined
-if (only !== undefined && only !== "bad-day") {
-  console.error(`--only ${only}: the only section that runs alone is bad-day`)
+if (only !== undefined && !Object.hasOwn(alone, only)) {
+  console.error(`--only ${only}: the sections that run alone are ${Object.keys(alone).join(", ")}`)
   process.exit(2)
 }
 /** The issue's targets, filled in as the sections measure them. */
@@ -61,11 +65,11 @@ const targets = () => {
     out(`| ${name} | ${wanted} | ${measured} | ${met ? "yes" : "**no**"} |`)
 }
 
-if (only === "bad-day") {
+if (only !== undefined) {
   // A partial run: the performance doc is only ever written whole.
-  await badDay({ quick, out, goals })
+  await alone[only as keyof typeof alone]({ quick, out, goals })
   targets()
-  console.log("\n--only bad-day: docs/performance.md not written")
+  console.log(`\n--only ${only}: docs/performance.md not written`)
   process.exit(0)
 }
 
@@ -406,10 +410,14 @@ for (const [name] of contenders) {
 // (g) A bad day, with model health on and off.
 await badDay({ quick, out, goals })
 
+// (h) least_latency against weighted, and (i) hedging's tail: simulated under TestClock.
+await latency({ quick, out, goals })
+await tail({ quick, out, goals })
+
 targets()
 out()
-out(`Command: \`pnpm bench\`${quick ? " -- --quick" : ""}. Seeded randomness is not needed here: every`)
-out("variant sees the same simulator and the same workload.")
+out(`Command: \`pnpm bench\`${quick ? " -- --quick" : ""}. Sections (a) to (g) need no seeded randomness: every`)
+out("variant sees the same simulator and the same workload; (h) and (i) are simulated from fixed seeds.")
 
 await facade.close()
 await platform.runtime.dispose()
