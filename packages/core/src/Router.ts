@@ -352,8 +352,9 @@ const runPlan = <A, B, R>(
 
   /**
    * The pick of a strategy other than `weighted`, among the models model
-   * health would call now (held and open ones are never candidates; when
-   * every one is, the weighted draw lets the usual skips and waits apply).
+   * health would call now that can serve the request (held, open and
+   * unservable ones are never candidates; when every one is, the weighted
+   * draw lets the usual skips and waits apply).
    * `least_latency` and `least_busy` draw two by weight and take the better
    * score (power of two choices); `cost` takes the cheapest, weights breaking
    * ties.
@@ -365,7 +366,12 @@ const runPlan = <A, B, R>(
     r2: number,
     now: number
   ): Reliability.ModelPlan | undefined => {
-    const candidates = remaining.filter((m) => m.weight > 0 && health.admit(m.model.id, now, peek)._tag !== "Skip")
+    const candidates = remaining.filter((m) => {
+      if (m.weight <= 0 || health.admit(m.model.id, now, peek)._tag === "Skip") return false
+      const fields = prepareCall(m).unservable
+      if (fields.length > 0) traceUnsupported(m.model.id, fields)
+      return fields.length === 0
+    })
     if (candidates.length <= 1) return candidates[0] ?? pickWeighted(remaining, r1)
     if (strategy === "cost") return cheapest(candidates, plan.prices, r1)
     return pickOfTwo(candidates, (m) => loadScore(strategy, health.load(m.model.id, now), m.weight), r1, r2)
@@ -390,15 +396,7 @@ const runPlan = <A, B, R>(
     const fields = prepared.unservable
     if (fields.length > 0) {
       // Never sent a request it would have to trim: skipped for this request, whatever its health.
-      const id = model.model.id
-      if (!attempts.some((a) => a.model === id && a.skip?.reason === "unsupported")) {
-        attempts.push({
-          model: id,
-          outcome: "skipped",
-          duration: Duration.zero,
-          skip: { reason: "unsupported", fields }
-        })
-      }
+      traceUnsupported(model.model.id, fields)
       return from(without(remaining, model), skipped, forced)
     }
     const start = clock.unsafeCurrentTimeMillis()
@@ -416,6 +414,13 @@ const runPlan = <A, B, R>(
       return probe ? Effect.zipRight(health.record({ _tag: "Cancelled", model: model.model.id, probe }), next) : next
     }
     return tryModel(model, prepared, reserved?.reservation, remaining, forced, clock, start, probe)
+  }
+
+  /** A model that cannot serve the request, in the trace once. */
+  const traceUnsupported = (model: string, fields: ReadonlyArray<string>): void => {
+    if (!attempts.some((a) => a.model === model && a.skip?.reason === "unsupported")) {
+      attempts.push({ model, outcome: "skipped", duration: Duration.zero, skip: { reason: "unsupported", fields } })
+    }
   }
 
   /** Takes the call's share of the model's `rate_limits`, if it has any: a reservation, or why not. */

@@ -211,3 +211,38 @@ describe("cost", () => {
     assert.isTrue(Either.isLeft(decoded))
   })
 })
+
+describe("every strategy: a model that cannot serve the request is never a candidate", () => {
+  for (const strategy of ["least_latency", "least_busy", "cost"] as const) {
+    it.effect(`${strategy}: every request goes to the model that can serve it, the other traced as unsupported`, () =>
+      Effect.gen(function* () {
+        const scripted = ScriptedProvider.make({})
+        const slow = scripted.registry.get("anthropic")!
+        const registry = new Map([
+          ...scripted.registry,
+          [
+            "anthropic",
+            {
+              ...slow,
+              unsupported: ({ request }: { request: { seed?: unknown } }) =>
+                request.seed === undefined ? [] : ["seed"]
+            }
+          ]
+        ])
+        const prices = { [FAST]: { input: 10, output: 10 }, [SLOW]: { input: 1, output: 1 } }
+        const client = Either.getOrThrow(
+          IronlabsClient.makeWith(
+            { reliability: { weights: { [FAST]: 1, [SLOW]: 1 }, routing_strategy: strategy, prices } },
+            registry
+          )
+        )
+        for (let i = 0; i < 20; i++) {
+          const answer = yield* client.completions.create({ ...ask, seed: i })
+          assert.strictEqual(answer.model, FAST)
+          assert.deepStrictEqual(answer.attempts[0]?.skip, { reason: "unsupported", fields: ["seed"] })
+        }
+        assert.strictEqual(scripted.count(SLOW), 0)
+      }).pipe(Effect.withRandom(Random.make(9)))
+    )
+  }
+})
