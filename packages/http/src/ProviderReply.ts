@@ -309,9 +309,17 @@ const preserve = { onExcessProperty: "preserve" } as const
 /** Stateless without `{ stream: true }`, so one serves every body. */
 const utf8 = new TextDecoder()
 
-/** The redactor of the one key a call was made with. */
-const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) =>
-  Redaction.redactor([secret])
+/** The redactor of the one key a call was made with: made once per key, as every reply asks for it. */
+const redactor = (secret: Redacted.Redacted<string> | undefined): ((text: string) => string) => {
+  if (secret === undefined) return identity
+  let known = redactors.get(secret)
+  if (known === undefined) {
+    known = Redaction.redactor([secret])
+    redactors.set(secret, known)
+  }
+  return known
+}
+const redactors = new WeakMap<Redacted.Redacted<string>, (text: string) => string>()
 
 /**
  * A 2xx body: the schema's value, or, when the body is an error object (some
