@@ -266,6 +266,8 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
           Effect.fail(usageError(`Invalid reliability config in ${options.config}:\n${issueLines(error)}`)),
         onRight: Effect.succeed
       })
+      // Valid but almost certainly a mistake (a timeout typed in milliseconds): a warning on stderr.
+      yield* core.IronlabsClient.logWarnings(plan)
       const used = plan.models.map((m) => m.model.provider)
       const connections = yield* DefaultProviders.resolveChecked({}, used).pipe(Effect.mapError(providerError))
       const text = yield* readPrompt(options.prompt)

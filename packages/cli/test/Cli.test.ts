@@ -298,6 +298,17 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       )
     }))
 
+  it("a timeout typed in milliseconds is a warning on stderr; the answer still comes", () =>
+    withSimulator(async (sim) => {
+      const result = await cli(["chat", "-c", fixture("milliseconds.json"), "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(
+        result.stderr,
+        "reliability config: failover_chain[0].timeout is 5000 s (83 minutes): timeouts are in seconds; did you mean 5?"
+      )
+      assert.strictEqual(result.stdout, "Simulated answer from gpt-4o.\n")
+    }))
+
   it("--json prints the whole completion, with model and attempts", () =>
     withSimulator(async (sim) => {
       sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "10" } })

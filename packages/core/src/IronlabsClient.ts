@@ -200,8 +200,24 @@ export const make = (
 ): Effect.Effect<Service, Reliability.ReliabilityConfigError, Provider.Providers> =>
   Effect.flatMap(Provider.Providers, (providers) =>
     Effect.flatMap(Effect.serviceOption(ModelHealth.ModelHealth), (health) =>
-      makeWith(options, providers, Option.getOrUndefined(health))
+      Effect.flatMap(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) =>
+        Effect.as(logWarnings(plan), fromPlan(plan, providers, options, Option.getOrUndefined(health)))
+      )
     )
+  )
+
+/**
+ * Logs, as warnings, what in a valid config is almost certainly a mistake
+ * (`Reliability.warnings`): each with its path, never a key.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const logWarnings = (plan: Reliability.Plan): Effect.Effect<void> =>
+  Effect.forEach(
+    Reliability.warnings(plan),
+    (warning) => Effect.logWarning(`reliability config: ${warning.path} ${warning.message}`),
+    { discard: true }
   )
 
 /**

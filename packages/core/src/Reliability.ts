@@ -314,6 +314,41 @@ export interface Hedge {
 export const defaultHedge = { maxHedges: 1, budget: 0.05 } as const
 
 /**
+ * What in a valid config is almost certainly a mistake, with its path: a
+ * `timeout` of an hour or more (seconds typed as milliseconds: `5000` is 83
+ * minutes), and a `backoff` over the 60 s retry-after cap, which makes every
+ * retry fail over at once instead. The client logs each as a warning when it
+ * is built.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const warnings = (plan: Plan): ReadonlyArray<ConfigIssue> =>
+  plan.models.flatMap((model, i): Array<ConfigIssue> => {
+    const at = (key: "timeout" | "backoff") =>
+      plan._tag === "Ordered" ? formatPath(["failover_chain", i, key]) : formatPath([key, model.model.id])
+    const found: Array<ConfigIssue> = []
+    const timeout = Duration.toSeconds(model.timeout)
+    if (timeout >= 3600) {
+      found.push({
+        path: at("timeout"),
+        message: `is ${timeout} s (${Math.round(timeout / 60)} minutes): timeouts are in seconds; did you mean ${timeout / 1000}?`
+      })
+    }
+    const backoff = Duration.toSeconds(model.backoff)
+    if (model.maxRetries > 0 && backoff > retryAfterCapSeconds) {
+      found.push({
+        path: at("backoff"),
+        message: `is ${backoff} s: a retry wait over ${retryAfterCapSeconds} s fails over at once, so this model is never retried`
+      })
+    }
+    return found
+  })
+
+/** The router's default cap on a retry wait (`Router.defaultRetryAfterCap`), in seconds. */
+const retryAfterCapSeconds = 60
+
+/**
  * One problem in a config, with the path it was found at.
  *
  * @since 0.1.0

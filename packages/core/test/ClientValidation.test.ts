@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ChatCompletion, IronlabsClient, Json } from "@ironlabsai/core"
 import { ScriptedProvider } from "@ironlabsai/testing"
-import { Effect, Either, Stream } from "effect"
+import { Effect, Either, Logger, Stream } from "effect"
 
 const setup = () => {
   const scripted = ScriptedProvider.make({})
@@ -152,4 +152,22 @@ describe("ChatCompletion.decodeRequest: nesting is bounded", () => {
     assert.deepStrictEqual(Json.parseBounded("{"), Either.left("not JSON"))
     assert.deepStrictEqual(Json.parseBounded('{"a":[1]}'), Either.right({ a: [1] }))
   })
+})
+
+describe("IronlabsClient.make: a valid config that is almost certainly a mistake", () => {
+  it.effect("is logged as a warning when the client is built, naming the path", () =>
+    Effect.gen(function* () {
+      const logged: Array<string> = []
+      const logger = Logger.make(({ logLevel, message }) => {
+        logged.push(`${logLevel.label} ${String(Array.isArray(message) ? message.join(" ") : message)}`)
+      })
+      yield* IronlabsClient.make({ reliability: { failover_chain: [{ model: "openai/gpt-4o", timeout: 5000 }] } }).pipe(
+        Effect.provide(ScriptedProvider.make({}).layer),
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.deepStrictEqual(logged, [
+        "WARN reliability config: failover_chain[0].timeout is 5000 s (83 minutes): timeouts are in seconds; did you mean 5?"
+      ])
+    })
+  )
 })

@@ -434,3 +434,42 @@ describe("weights mean their ratios at any magnitude", () => {
     ])
   })
 })
+
+describe("Reliability.warnings: valid, but almost certainly a mistake", () => {
+  const warningsOf = (input: unknown) => Reliability.warnings(Either.getOrThrow(decode(input)))
+
+  it("a timeout of an hour or more (milliseconds typed into seconds), at its path", () => {
+    assert.deepStrictEqual(warningsOf({ weights: { "openai/a": 1 }, timeout: { "openai/a": 5000 } }), [
+      {
+        path: 'timeout["openai/a"]',
+        message: "is 5000 s (83 minutes): timeouts are in seconds; did you mean 5?"
+      }
+    ])
+    assert.deepStrictEqual(
+      warningsOf({ failover_chain: [{ model: "openai/a" }, { model: "openai/b", timeout: 3600 }] }).map((w) => w.path),
+      ["failover_chain[1].timeout"]
+    )
+  })
+
+  it("a backoff over the 60 s retry-after cap, which never retries; none with max_retries 0", () => {
+    assert.deepStrictEqual(warningsOf({ failover_chain: [{ model: "openai/a", backoff: 90 }] }), [
+      {
+        path: "failover_chain[0].backoff",
+        message: "is 90 s: a retry wait over 60 s fails over at once, so this model is never retried"
+      }
+    ])
+    assert.deepStrictEqual(warningsOf({ failover_chain: [{ model: "openai/a", backoff: 90, max_retries: 0 }] }), [])
+  })
+
+  it("the seed's configs have none", () => {
+    assert.deepStrictEqual(
+      warningsOf({
+        weights: { "openai/gpt-4o": 0.7, "anthropic/claude-3-5-haiku-20241022": 0.3 },
+        max_retries: { "openai/gpt-4o": 2, "anthropic/claude-3-5-haiku-20241022": 1 },
+        timeout: { "openai/gpt-4o": 5.0, "anthropic/claude-3-5-haiku-20241022": 5.0 },
+        backoff: { "openai/gpt-4o": 2.0, "anthropic/claude-3-5-haiku-20241022": 1.0 }
+      }),
+      []
+    )
+  })
+})

@@ -188,6 +188,8 @@ export class IronlabsAI {
       identity
     )
     this.plan = plan
+    // What is valid but almost certainly a mistake (a timeout in milliseconds) is said at once, as a warning.
+    Effect.runSync(Core.logWarnings(plan))
     const timeout = seconds(options.timeout, "timeout")
     const client = Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
       Core.fromPlan(plan, providers, { timeout })
