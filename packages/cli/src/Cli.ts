@@ -56,6 +56,7 @@ import {
   Effect,
   Either,
   Exit,
+  FiberRef,
   Layer,
   Logger,
   LogLevel,
@@ -293,11 +294,15 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
         core.IronlabsClient.fromPlan(setup.plan, providers, { timeout: setup.deadline })
       )
     ).pipe(Layer.provide(UndiciHttpClient.layer))
-    yield* Effect.flatMap(IronlabsClient, (service) =>
+    const request = Effect.flatMap(IronlabsClient, (service) =>
       options.stream
         ? streamed(service, messages, options, redact, core.ChatCompletion.chunkText)
         : answered(service, messages, options, redact)
     ).pipe(Effect.provide(client))
+    // The trace shows every decision already: the router's own logs show only when asked for
+    // (`ironlabsai --log-level debug chat ...`).
+    const level = yield* FiberRef.get(FiberRef.currentMinimumLogLevel)
+    yield* LogLevel.lessThan(level, LogLevel.Warning) ? request : Logger.withMinimumLogLevel(request, LogLevel.Error)
   })
 
 /** One request, answered whole: the answer (or the JSON document) on stdout, the trace on stderr. */

@@ -17,7 +17,7 @@
 import type { Attempt, ModelHealth, Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
-import { Duration, Effect, Layer, Stream } from "effect"
+import { Duration, Effect, Layer, Logger, LogLevel, Stream } from "effect"
 import { UndiciHttpClient } from "@ironlabsai/http"
 import { DefaultProviders, IronlabsClient } from "ironlabsai"
 
@@ -158,7 +158,10 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
         streamOne(scenarios[1]!.reliability, endpoints, options.write === undefined, print)
       )
     )
-  })
+  }).pipe(
+    // The report shows every hold and breaker change itself: the router's own warnings would say it twice.
+    Logger.withMinimumLogLevel(LogLevel.Error)
+  )
 
 /** A simulator where gpt-4o is rate-limited past the cap and claude streams a haiku, piece by piece. */
 const streamingEndpoints = Effect.suspend(() =>

@@ -309,6 +309,20 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
       assert.strictEqual(result.stdout, "Simulated answer from gpt-4o.\n")
     }))
 
+  it("--log-level debug shows the router's decisions on stderr: the retry with its delay, the failover", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { status: 503 }, { status: 503 })
+      const result = await cli(["--log-level", "debug", "chat", "-c", fixture("failover.json"), "Hi"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      const stderr = result.stderr
+      assert.match(stderr, /DEBUG[^\n]*retrying/)
+      assert.match(stderr, /DEBUG[^\n]*failing over/)
+      assert.include(stderr, "reason: Overloaded")
+      // Without it, the trace alone: no log lines.
+      const quiet = await cli(["chat", "-c", fixture("failover.json"), "Hi"], pointedAt(sim))
+      assert.notMatch(quiet.stderr, /DEBUG|WARN/)
+    }))
+
   it("--json prints the whole completion, with model and attempts", () =>
     withSimulator(async (sim) => {
       sim.script("gpt-4o", { status: 429, headers: { "retry-after-ms": "10" } })

@@ -253,6 +253,10 @@ const withDeadline = <A, E, R>(
   )
 }
 
+/** A routing decision, logged at debug level with what it was about (a model, a reason; never a key or a prompt). */
+const decision = (message: string, annotations: Readonly<Record<string, unknown>>): Effect.Effect<void> =>
+  Effect.logDebug(message).pipe(Effect.annotateLogs(annotations))
+
 /** A model admitted for a call: what to send it, its rate-budget reservation, whether it is the half-open probe. */
 interface Entry {
   readonly model: Reliability.ModelPlan
@@ -397,20 +401,33 @@ const runPlan = <A, B, R>(
     if (fields.length > 0) {
       // Never sent a request it would have to trim: skipped for this request, whatever its health.
       traceUnsupported(model.model.id, fields)
-      return from(without(remaining, model), skipped, forced)
+      return Effect.zipRight(
+        decision("skipped", { model: model.model.id, reason: "unsupported", fields: fields.join(", ") }),
+        from(without(remaining, model), skipped, forced)
+      )
     }
     const start = clock.unsafeCurrentTimeMillis()
     const admission = health.admit(model.model.id, start, forced ? forcedAdmission : probeLease(model))
     if (admission._tag === "Skip") {
       traceSkip(attempts, model.model.id, admission)
-      return from(without(remaining, model), [...skipped, [model, admission]], forced)
+      return Effect.zipRight(
+        decision("skipped", {
+          model: model.model.id,
+          reason: admission.state,
+          ...(admission.until === undefined ? {} : { until: new Date(admission.until).toISOString() })
+        }),
+        from(without(remaining, model), [...skipped, [model, admission]], forced)
+      )
     }
     const probe = admission._tag === "Probe"
     const reserved = reserve(model, prepared, start)
     if (reserved?._tag === "Over") {
       // Over its budget: skipped like a held model (a wait may outlast it), its probe permit handed back.
       const skip = overBudget(model.model.id, reserved)
-      const next = from(without(remaining, model), [...skipped, [model, skip]], forced)
+      const next = Effect.zipRight(
+        decision("skipped", { model: model.model.id, reason: "budget", budget: reserved.budget }),
+        from(without(remaining, model), [...skipped, [model, skip]], forced)
+      )
       return probe ? Effect.zipRight(health.record({ _tag: "Cancelled", model: model.model.id, probe }), next) : next
     }
     return tryModel(model, prepared, reserved?.reservation, remaining, forced, clock, start, probe)
@@ -509,9 +526,19 @@ const runPlan = <A, B, R>(
     return Effect.matchEffect(first, {
       onFailure: ({ error, change, tried }) => {
         const others = remaining.filter((m) => m !== model && !tried.includes(m))
-        if (!ProviderError.isRetryable(error) || model.maxRetries === 0) return from(others, [], forced)
+        // A failover is routine (debug); what changes a model's state (a hold, a breaker) is logged as a warning.
+        const failOver = (last: ProviderError.ProviderError) =>
+          Effect.zipRight(
+            decision(others.length > 0 ? "failing over" : "no model left to try", {
+              model: model.model.id,
+              reason: last.reason,
+              ...(last.status === undefined ? {} : { status: last.status })
+            }),
+            from(others, [], forced)
+          )
+        if (!ProviderError.isRetryable(error) || model.maxRetries === 0) return failOver(error)
         return Effect.matchEffect(retryModel(model, prepared, error, change, others), {
-          onFailure: () => from(others, [], forced),
+          onFailure: failOver,
           onSuccess: ([winner, value, usage, retried]) => Effect.succeed(finish(winner, value, usage, retried, clock))
         })
       },
@@ -534,20 +561,27 @@ const runPlan = <A, B, R>(
         record(attempts, id, clock, start, prepared.dropped, error)
         sample(model, clock, start, error)
         settle(reservation, 0, clock)
-        return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (change) =>
-          Effect.fail<Lost>({ error, change, tried: noneTried })
-        )
+        return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (change) => {
+          const lost = Effect.fail<Lost>({ error, change, tried: noneTried })
+          if (change === undefined) return lost
+          const message = change.state === "held" ? "model held" : "breaker opened"
+          const until = new Date(change.until).toISOString()
+          return Effect.zipRight(
+            Effect.logWarning(message).pipe(Effect.annotateLogs({ model: id, reason: change.reason, until })),
+            lost
+          )
+        })
       },
       onSuccess: (value) => {
         const usage = usageOf(value)
         record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
         sample(model, clock, start)
-        return Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), [
-          model,
-          value,
-          usage,
-          reservation
-        ] as const)
+        const won = [model, value, usage, reservation] as const
+        const recorded = Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), won)
+        // Only a probe's success closes a breaker: said once, off the hot path.
+        return probe
+          ? Effect.zipLeft(recorded, Effect.logInfo("breaker closed").pipe(Effect.annotateLogs({ model: id })))
+          : recorded
       }
     })
     if (!racing) return cancellable(ended, id, probe)
@@ -725,12 +759,17 @@ const runPlan = <A, B, R>(
     })
     const schedule = retrySchedule(model, limits).pipe(
       Schedule.check(() => !stopped),
-      Schedule.checkEffect(() =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
-          if (canFailOver && skippedByOthers(health.admit(id, now, peek))) return false
-          if (health.withdrawRetry(id, now)) return true
+      Schedule.checkEffect((error: ProviderError.ProviderError, delay: Duration.Duration) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (canFailOver && skippedByOthers(health.admit(id, now, peek))) return Effect.succeed(false)
+          if (health.withdrawRetry(id, now)) {
+            return Effect.as(
+              decision("retrying", { model: id, reason: error.reason, delay_ms: Duration.toMillis(delay) }),
+              true
+            )
+          }
           attempts.push({ model: id, outcome: "skipped", duration: Duration.zero, skip: { reason: "retry-budget" } })
-          return false
+          return Effect.as(decision("retry budget spent", { model: id }), false)
         })
       )
     )
