@@ -361,21 +361,8 @@ export class InvalidChatRequest extends Schema.TaggedError<InvalidChatRequest>("
  * @category decoding
  */
 export const decodeRequest = (input: unknown): Either.Either<ChatCompletionRequest, InvalidChatRequest> => {
-  // Unknown fields are kept, so a "__proto__" key (JSON.parse makes it an own field) would become the
-  // decoded object's prototype: refused, wherever it is.
-  if (!Json.withinDepth(input)) {
-    return Either.left(
-      new InvalidChatRequest({
-        issues: [{ path: "", message: `the request nests deeper than ${Json.maxDepth} levels` }]
-      })
-    )
-  }
-  const proto = protoKeyPath(input, "", 0)
-  if (proto !== undefined) {
-    return Either.left(
-      new InvalidChatRequest({ issues: [{ path: proto, message: "__proto__ is not allowed as a field name" }] })
-    )
-  }
+  const refused = shapeIssue(input)
+  if (refused !== undefined) return Either.left(new InvalidChatRequest({ issues: [refused] }))
   return Either.mapLeft(
     // Unknown fields are kept: a wire that passes the request through sends them, one that translates refuses them.
     Schema.decodeUnknownEither(ChatCompletionRequest)(input, { errors: "all", onExcessProperty: "preserve" }),
@@ -384,22 +371,50 @@ export const decodeRequest = (input: unknown): Either.Either<ChatCompletionReque
   )
 }
 
-/** The path of the first own `__proto__` key in a JSON-like value, if any (depth-bounded: deeper is not decoded). */
-const protoKeyPath = (value: unknown, path: string, depth: number): string | undefined => {
-  if (typeof value !== "object" || value === null || depth > 32) return undefined
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = protoKeyPath(value[i], `${path}[${i}]`, depth + 1)
-      if (found !== undefined) return found
+/** An object or list met in `shapeIssue`'s walk, with how it was reached (for a path, built only when needed). */
+interface Visited {
+  readonly value: object
+  readonly depth: number
+  readonly parent: Visited | undefined
+  readonly key: string | number
+}
+
+/**
+ * One walk of a request, before it is decoded, for what refuses it outright:
+ * nesting deeper than `Json.maxDepth` (every later walk of it would overflow
+ * the stack), or an own `__proto__` key anywhere (unknown fields are kept, and
+ * it would become the decoded object's prototype). Without recursion, in
+ * document order.
+ */
+const shapeIssue = (input: unknown): { readonly path: string; readonly message: string } | undefined => {
+  if (typeof input !== "object" || input === null) return undefined
+  const stack: Array<Visited> = [{ value: input, depth: 1, parent: undefined, key: "" }]
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (node.depth > Json.maxDepth) {
+      return { path: "", message: `the request nests deeper than ${Json.maxDepth} levels` }
     }
-    return undefined
-  }
-  if (Object.hasOwn(value, "__proto__")) return path === "" ? "__proto__" : `${path}.__proto__`
-  for (const key of Object.keys(value)) {
-    const found = protoKeyPath((value as Record<string, unknown>)[key], path === "" ? key : `${path}.${key}`, depth + 1)
-    if (found !== undefined) return found
+    const list = Array.isArray(node.value)
+    if (!list && Object.hasOwn(node.value, "__proto__")) {
+      return { path: pathOf(node, "__proto__"), message: "__proto__ is not allowed as a field name" }
+    }
+    const keys = list ? (node.value as ReadonlyArray<unknown>).map((_, i) => i) : Object.keys(node.value)
+    // Pushed last first, so that the first in the document is looked at first.
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!
+      const child = (node.value as Record<string | number, unknown>)[key]
+      if (typeof child === "object" && child !== null) {
+        stack.push({ value: child, depth: node.depth + 1, parent: node, key })
+      }
+    }
   }
   return undefined
+}
+
+/** The path of `key` in `node`, as a JS accessor: `messages[0].__proto__`. */
+const pathOf = (node: Visited, key: string): string => {
+  const keys: Array<string | number> = [key]
+  for (let at: Visited | undefined = node; at?.parent !== undefined; at = at.parent) keys.unshift(at.key)
+  return keys.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("")
 }
 
 /**

@@ -94,7 +94,12 @@ describe("ChatCompletion.decodeRequest: kept unknown fields never touch a protot
   it("a __proto__ key, at the top or inside a message, is refused with its path", () => {
     for (const [json, path] of [
       ['{"messages":[{"role":"user","content":"x"}],"__proto__":{"polluted":1}}', "__proto__"],
-      ['{"messages":[{"role":"user","content":"x","__proto__":{"polluted":1}}]}', "messages[0].__proto__"]
+      ['{"messages":[{"role":"user","content":"x","__proto__":{"polluted":1}}]}', "messages[0].__proto__"],
+      // Deep in a kept field, within the nesting allowed: found too.
+      [
+        `{"messages":[{"role":"user","content":"x"}],"x":${'{"a":'.repeat(40)}{"__proto__":{}}${"}".repeat(40)}}`,
+        `x${".a".repeat(40)}.__proto__`
+      ]
     ] as const) {
       const result = ChatCompletion.decodeRequest(JSON.parse(json))
       assert.isTrue(Either.isLeft(result))
