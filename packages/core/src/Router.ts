@@ -312,6 +312,19 @@ const runPlan = <A, B, R>(
   type Won = readonly [Reliability.ModelPlan, A, ChatCompletion.Usage | undefined, RateBudget.Reservation | undefined]
   const health = options.health ?? noMemory
   const strategy = plan.strategy ?? "weighted"
+  /**
+   * A model's call, prepared once per request: a strategy's pick and a hedge look at several models (the
+   * provider's `unsupported` may walk the whole request), and the one chosen is not prepared again.
+   */
+  const remembered =
+    strategy !== "weighted" || plan.hedge !== undefined ? new Map<Reliability.ModelPlan, Prepared>() : undefined
+  const prepareOnce = (model: Reliability.ModelPlan): Prepared => {
+    const known = remembered?.get(model)
+    if (known !== undefined) return known
+    const fresh = prepareCall(model)
+    remembered?.set(model, fresh)
+    return fresh
+  }
   // Every request earns the hedge budget its share, and may hedge `max_hedges` times in all.
   if (plan.hedge !== undefined) options.hedgeBudget?.deposit(plan.hedge.budget)
   let hedgesLeft = plan.hedge?.maxHedges ?? 0
@@ -372,7 +385,7 @@ const runPlan = <A, B, R>(
   ): Reliability.ModelPlan | undefined => {
     const candidates = remaining.filter((m) => {
       if (m.weight <= 0 || health.admit(m.model.id, now, peek)._tag === "Skip") return false
-      const fields = prepareCall(m).unservable
+      const fields = prepareOnce(m).unservable
       if (fields.length > 0) traceUnsupported(m.model.id, fields)
       return fields.length === 0
     })
@@ -396,7 +409,7 @@ const runPlan = <A, B, R>(
           : new NoModelAvailable({ models: [], attempts: [...attempts] })
       )
     }
-    const prepared = prepareCall(model)
+    const prepared = prepareOnce(model)
     const fields = prepared.unservable
     if (fields.length > 0) {
       // Never sent a request it would have to trim: skipped for this request, whatever its health.
@@ -681,7 +694,7 @@ const runPlan = <A, B, R>(
     const ordered = plan._tag === "Ordered" ? candidates : [...candidates].sort((a, b) => b.weight - a.weight)
     for (const model of ordered) {
       if (model.weight <= 0) continue
-      const prepared = prepareCall(model)
+      const prepared = prepareOnce(model)
       if (prepared.unservable.length > 0 || health.admit(model.model.id, now, peek)._tag === "Skip") continue
       const reserved = reserve(model, prepared, now)
       if (reserved?._tag === "Over") {
