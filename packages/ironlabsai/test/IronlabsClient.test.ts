@@ -1,29 +1,12 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Simulator } from "@ironlabsai/testing"
-import { DefaultProviders, IronlabsClient, type IronlabsClientOptions, UndiciHttpClient } from "ironlabsai"
+import { DefaultProviders, IronlabsClient, UndiciHttpClient } from "ironlabsai"
 import { ConfigProvider, Effect, Layer } from "effect"
+import { clientLayer } from "./support.js"
 
 const GPT = "openai/gpt-4o"
 const HAIKU = "anthropic/claude-3-5-haiku-20241022"
-
-/** The client as DESIGN §2 builds it, with env read from a map that points at the simulator. */
-const clientLayer = (sim: Simulator.Simulator, reliability: IronlabsClientOptions["reliability"]) =>
-  IronlabsClient.layer({ reliability }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
-    Layer.provide(
-      Layer.setConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["OPENAI_API_KEY", "sk-openai-test"],
-            ["OPENAI_BASE_URL", sim.openaiBaseUrl],
-            ["ANTHROPIC_API_KEY", "sk-ant-test"],
-            ["ANTHROPIC_BASE_URL", sim.anthropicBaseUrl]
-          ])
-        )
-      )
-    )
-  )
 
 describe("IronlabsClient (Effect API)", () => {
   layer(Simulator.layer({ openaiApiKey: "sk-openai-test", anthropicApiKey: "sk-ant-test" }), {

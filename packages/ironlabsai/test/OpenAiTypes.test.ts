@@ -4,13 +4,13 @@
  * without a cast, through the Promise facade and the Effect API, and the
  * OpenAI wire sends it whole.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
 import type { IronlabsClient as CoreClient } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { IronlabsAI, IronlabsClient } from "ironlabsai"
 import type OpenAI from "openai"
-import { ConfigProvider, Effect, Layer, Stream } from "effect"
+import { clientLayer } from "./support.js"
+import { Effect, Stream } from "effect"
 
 type NonStreaming = Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, "model">
 type Streaming = Omit<OpenAI.Chat.ChatCompletionCreateParamsStreaming, "model">
@@ -119,25 +119,7 @@ describe("a request typed by the openai package", () => {
       const streaming: Streaming = { ...params, stream: true }
       yield* Stream.runDrain(client.completions.create(streaming))
     })
-    await Effect.runPromise(
-      program.pipe(
-        Effect.provide(
-          IronlabsClient.layer({ reliability: { failover_chain: [{ model: GPT }] } }).pipe(
-            Layer.provide(NodeHttpClient.layerUndici),
-            Layer.provide(
-              Layer.setConfigProvider(
-                ConfigProvider.fromMap(
-                  new Map([
-                    ["OPENAI_API_KEY", "sk-openai-test"],
-                    ["OPENAI_BASE_URL", sim.openaiBaseUrl]
-                  ])
-                )
-              )
-            )
-          )
-        )
-      )
-    )
+    await Effect.runPromise(program.pipe(Effect.provide(clientLayer(sim, { failover_chain: [{ model: GPT }] }))))
     assert.deepStrictEqual(sim.requests[0]?.body, { ...params, model: "gpt-4o" })
     assert.deepStrictEqual(sim.requests[1]?.body, {
       ...params,

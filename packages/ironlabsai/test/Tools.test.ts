@@ -5,13 +5,13 @@
  * not) through the Promise facade, a JSON-schema extraction through the
  * Effect API, and the "not servable" rule on weighted and ordered configs.
  */
-import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
 import type { Reliability } from "@ironlabsai/core"
 import { Simulator } from "@ironlabsai/testing"
 import { IronlabsAI, IronlabsClient } from "ironlabsai"
 import type OpenAI from "openai"
-import { ConfigProvider, Effect, JSONSchema, Layer, Schema } from "effect"
+import { clientLayer } from "./support.js"
+import { Effect, JSONSchema, Schema } from "effect"
 
 const GPT = "openai/gpt-4o"
 const HAIKU = "anthropic/claude-3-5-haiku-20241022"
@@ -173,24 +173,6 @@ describe.each(wires)("an agent loop through the facade, on $wire", ({ model, wir
 
 const Forecast = Schema.Struct({ city: Schema.String, celsius: Schema.Number })
 
-/** The Effect client over the simulator, with keys and base URLs from Config. */
-const effectClient = (reliability: Reliability.Input) =>
-  IronlabsClient.layer({ reliability }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici),
-    Layer.provide(
-      Layer.setConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([
-            ["OPENAI_API_KEY", "sk-openai-test"],
-            ["OPENAI_BASE_URL", sim.openaiBaseUrl],
-            ["ANTHROPIC_API_KEY", "sk-ant-test"],
-            ["ANTHROPIC_BASE_URL", sim.anthropicBaseUrl]
-          ])
-        )
-      )
-    )
-  )
-
 describe.each(wires)("a JSON-schema extraction through the Effect API, on $wire", ({ model, wireModel, wire }) => {
   it("the JSON comes back in message.content and decodes with the Schema", async () => {
     sim.script(wireModel, { json: { city: "Paris", celsius: 18 } })
@@ -207,7 +189,7 @@ describe.each(wires)("a JSON-schema extraction through the Effect API, on $wire"
       return yield* Schema.decode(Schema.parseJson(Forecast))(answer.choices[0]!.message.content ?? "")
     })
     const forecast = await Effect.runPromise(
-      program.pipe(Effect.provide(effectClient({ failover_chain: [{ model }] })))
+      program.pipe(Effect.provide(clientLayer(sim, { failover_chain: [{ model }] })))
     )
     assert.deepStrictEqual(forecast, { city: "Paris", celsius: 18 })
     const sent = sim.requests[0]!.body as Record<string, unknown>
