@@ -16,10 +16,10 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Deadline, type Provider } from "@ironlabsai/core"
-import { CallSpan, Connection, ProviderReply } from "@ironlabsai/http"
+import { Connection, ProviderReply, QuietClient } from "@ironlabsai/http"
 import { Clock, type Config, type ConfigError, Context, Effect, Either, Layer, Redacted, Stream } from "effect"
 import * as AnthropicMessages from "./AnthropicMessages.js"
 import * as AnthropicRateLimit from "./AnthropicRateLimit.js"
@@ -76,8 +76,8 @@ const errorOf = (body: unknown) => {
 export const make = (options: Options = {}): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
   // Whatever the client, no redirect is followed: the key never goes to another origin.
   Effect.map(Effect.zip(Connection.httpClient, Deadline.strategy), ([httpClient, deadline]) => {
-    // The platform's own span keeps the request, key header included, in its exit; ours keeps none of it.
-    const quiet = HttpClient.withTracerDisabledWhen(httpClient, () => true)
+    const withClient = QuietClient.make(httpClient)
+    const quiet = QuietClient.always(httpClient)
     const url = `${(options.baseURL ?? defaultBaseURL).replace(/\/+$/, "")}/v1/messages`
     const apiKey = ProviderReply.usableKey(options, "ANTHROPIC_API_KEY")
     // Built once: each call only adds its body.
@@ -94,12 +94,13 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
       client.execute(HttpClientRequest.bodyUnsafeJson(head, body))
     return {
       deadline,
+      server: Connection.serverOf(url),
       unsupported: ({ request }) => AnthropicMessages.unsupportedFields(request),
       complete: ({ model, request, onLimitSpent }) => {
         if (Either.isLeft(apiKey)) return Effect.fail(apiKey.left(model.id))
         const body = AnthropicMessages.toRequestBody(model.name, request)
-        return CallSpan.withCallSpan({ system: "anthropic", model, url }, (traced) =>
-          ProviderReply.decode(post(traced ? quiet : httpClient, body), {
+        return withClient((client) =>
+          ProviderReply.decode(post(client, body), {
             model: model.id,
             schema: AnthropicMessages.MessageResponse,
             errorOf,

@@ -25,6 +25,7 @@ import * as ModelHealth from "./ModelHealth.js"
 import * as RateBudget from "./RateBudget.js"
 import * as Provider from "./Provider.js"
 import * as Reliability from "./Reliability.js"
+import type * as RouteEvent from "./RouteEvent.js"
 import * as Router from "./Router.js"
 import type { RoutingError, StreamInterrupted } from "./RoutingError.js"
 
@@ -100,6 +101,14 @@ export interface Options {
   readonly timeout?: DurationWithUnit | undefined
   /** A retry wait longer than this fails over at once. Default 60 s. */
   readonly retryAfterCap?: DurationWithUnit | undefined
+  /** Told of each attempt, retry, failover and skip of every request, as it happens (`RouteEvent`). */
+  readonly onEvent?: RouteEvent.Listener | undefined
+  /**
+   * Whether call spans carry the messages sent and the answer
+   * (`gen_ai.input.messages`, `gen_ai.output.messages`). Off by default: a
+   * prompt is the user's data.
+   */
+  readonly recordContent?: boolean | undefined
 }
 
 /**
@@ -143,7 +152,9 @@ export const fromPlan = (
     retryAfterCap: options.retryAfterCap,
     health: memory,
     budget,
-    hedgeBudget
+    hedgeBudget,
+    onEvent: options.onEvent,
+    recordContent: options.recordContent
   })
   function create(
     request: ChatCompletion.ChatCompletionRequest & { readonly stream: true },

@@ -25,6 +25,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Random, Schema, Stream } from "effect"
 import type * as StreamEmit from "effect/StreamEmit"
+import * as Telemetry from "./Telemetry.js"
 import * as Load_ from "./internal/modelLoad.js"
 import { ModelState } from "./internal/modelState.js"
 import type * as ProviderError from "./ProviderError.js"
@@ -362,6 +363,7 @@ export const unsafeMakeMemory = (options: {
     if (to === from) return
     const at = state.changedAt(now, to)
     state.published = to
+    Telemetry.setModelState(model, to)
     if (subscribers.size === 0) return
     const { reason, until } = state.explain(to)
     const transition: Transition = {

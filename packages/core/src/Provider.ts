@@ -89,6 +89,19 @@ export interface Provider {
    * otherwise leave out: nothing a caller sends is dropped silently.
    */
   readonly unsupported?: ((call: CallRequest) => ReadonlyArray<string>) | undefined
+  /** Where the provider's calls go, for telemetry (`server.address`, `server.port`). */
+  readonly server?: Server | undefined
+}
+
+/**
+ * The host and port a provider calls.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Server {
+  readonly address: string
+  readonly port: number
 }
 
 /**

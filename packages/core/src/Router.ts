@@ -33,7 +33,8 @@ import {
   Random,
   Schedule,
   Scope,
-  Stream
+  Stream,
+  type Tracer
 } from "effect"
 import type * as Attempt from "./Attempt.js"
 import * as ChatCompletion from "./ChatCompletion.js"
@@ -44,6 +45,8 @@ import * as RateBudget from "./RateBudget.js"
 import type * as Provider from "./Provider.js"
 import * as ProviderError from "./ProviderError.js"
 import type * as Reliability from "./Reliability.js"
+import type * as RouteEvent from "./RouteEvent.js"
+import * as Telemetry from "./Telemetry.js"
 import {
   AllModelsFailed,
   DeadlineExceeded,
@@ -76,6 +79,10 @@ export interface Options {
   readonly budget?: RateBudget.Service | undefined
   /** What the plan's `hedge` may spend; without it, no request hedges. */
   readonly hedgeBudget?: HedgeBudget | undefined
+  /** Told of each attempt, retry, failover and skip as it happens. */
+  readonly onEvent?: RouteEvent.Listener | undefined
+  /** Whether the messages and answers go on the call spans (`gen_ai.input.messages`, ...). Off by default. */
+  readonly recordContent?: boolean | undefined
 }
 
 /**
@@ -141,25 +148,35 @@ export const route = (
   Effect.suspend(() => {
     // The trace of this request only: appended as attempts end, read by the errors.
     const attempts: Array<Attempt.Attempt> = []
-    return withDeadline(options, attempts, (deadlineAt) =>
-      runPlan(
-        plan,
-        attempts,
-        { ...options, deadlineAt },
-        (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
-        (model, call, startedAt) => inFlight(options, plan, model, callModel(model, call, startedAt)),
-        (value) => value.usage,
-        (model, value): RoutedCompletion => {
-          const cost = costOf(plan, model, value.usage)
-          return {
-            ...value,
-            model: model.model.id,
-            provider_model: value.model,
-            ...(cost === undefined ? {} : { cost }),
-            attempts: [...attempts]
-          }
-        }
-      )
+    const report = new Report()
+    return Telemetry.withRouteSpan(
+      routeAttributes(plan, false),
+      (exit) => report.summary(attempts, Exit.isSuccess(exit) ? exit.value.model : undefined, exit),
+      (span) => {
+        report.span = span
+        return withDeadline(options, attempts, (deadlineAt) =>
+          runPlan(
+            plan,
+            attempts,
+            { ...options, deadlineAt },
+            report,
+            (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
+            (model, call, startedAt, meta) =>
+              inFlight(options, plan, model, observed(call, meta, options, callModel(model, call, startedAt))),
+            (value) => value.usage,
+            (model, value): RoutedCompletion => {
+              const cost = costOf(plan, model, value.usage)
+              return {
+                ...value,
+                model: model.model.id,
+                provider_model: value.model,
+                ...(cost === undefined ? {} : { cost }),
+                attempts: [...attempts]
+              }
+            }
+          )
+        )
+      }
     )
   })
 
@@ -187,18 +204,28 @@ export const routeStream = (
     Effect.gen(function* () {
       const attempts: Array<Attempt.Attempt> = []
       const startedAt = yield* Clock.currentTimeMillis
+      const report = new Report()
+      report.span = yield* Telemetry.routeSpanScoped(routeAttributes(plan, true), (exit) =>
+        report.summary(attempts, report.winner, exit)
+      )
       const committed = yield* withDeadline(options, attempts, (deadlineAt) =>
         runPlan(
           plan,
           attempts,
           { ...options, deadlineAt },
+          report,
           (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
-          (model, call) => openStream(model, call, dispatcher(options, plan)),
+          (model, call, _startedAt, meta) =>
+            Telemetry.observeStreamCall(
+              describeCall(call, meta, options),
+              openStream(model, call, dispatcher(options, plan))
+            ),
           // A stream's usage comes with its last chunk: the reservation is settled then.
           () => undefined,
           (model, value, settle) => ({ model, value, settle })
         )
-      )
+      ).pipe(Telemetry.withParent(report.span))
+      report.winner = committed.model.model.id
       // A failure after the commit is recorded as starting at the commit: the commit's success may have just
       // closed the model's breaker, and the call's start, before that, would make the failure look stale.
       const committedAt = yield* Clock.currentTimeMillis
@@ -263,6 +290,8 @@ interface Entry {
   readonly prepared: Prepared
   readonly reservation: RateBudget.Reservation | undefined
   readonly probe: boolean
+  /** Whether the call is a hedge (not the request's primary call to the model). */
+  readonly hedge?: boolean
 }
 
 /** How a call failed: its error, what it changed in model health, and the models a hedge also tried. */
@@ -295,13 +324,16 @@ const runPlan = <A, B, R>(
   plan: Reliability.Plan,
   attempts: Array<Attempt.Attempt>,
   options: Options & { readonly deadlineAt: number | undefined },
+  /** Where this request's decisions are reported: its span, the listener, the counts a trace does not keep. */
+  report: Report,
   /** The call for `model`, and the request's fields it cannot serve (it is skipped when there are any). */
   prepareCall: (model: Reliability.ModelPlan) => Prepared,
   /** One attempt at `model`, started at `startedAt` (epoch millis, from the Effect clock). */
   attempt: (
     model: Reliability.ModelPlan,
     call: Call,
-    startedAt: number
+    startedAt: number,
+    meta: CallMeta
   ) => Effect.Effect<A, ProviderError.ProviderError, R>,
   /** The usage of a successful attempt's value, when it is known then (not for a stream, until it ends). */
   usageOf: (value: A) => ChatCompletion.Usage | undefined,
@@ -339,6 +371,58 @@ const runPlan = <A, B, R>(
   }
   /** The latest a wait for a reopening may end: set by the first wait, `maxWait` later. */
   let waitLimit: number | undefined
+  const listener = options.onEvent
+  /** The clock of the fiber routing this request, for the times of what is reported synchronously. */
+  let clockNow: Clock.Clock | undefined
+
+  /** Appends an entry to the trace, counts it, and tells the listener and the span. */
+  const append = (entry: Attempt.Attempt, probe = false): void => {
+    attempts.push(entry)
+    report.counted(entry)
+    if (listener === undefined && report.span === undefined) return
+    if (entry.outcome === "skipped") {
+      emit({ type: "skip", model: entry.model, ...entry.skip! })
+      return
+    }
+    const error = entry.error
+    emit({
+      type: "attempt",
+      model: entry.model,
+      outcome: entry.outcome,
+      attempt: callsOf(entry.model),
+      duration_ms: Duration.toMillis(entry.duration),
+      ...(error === undefined ? {} : { reason: error.reason }),
+      ...(error?.status === undefined ? {} : { status: error.status }),
+      probe
+    })
+  }
+  /** The calls to `model` in the trace so far. */
+  const callsOf = (model: string): number => {
+    let calls = 0
+    for (const a of attempts) if (a.model === model && a.outcome !== "skipped") calls++
+    return calls
+  }
+  const emit = (event: RouteEvent.RouteEvent): void => {
+    if (listener !== undefined) {
+      try {
+        listener(event)
+      } catch {
+        // A listener's failure is its own: the request goes on.
+      }
+    }
+    if (event.type !== "attempt") report.event(`ironlabsai.${event.type}`, event, clockNow)
+  }
+  /** A change of a model's state this request saw happen, as a span event. */
+  const healthEvent = (model: string, state: string, change?: ModelHealth.Change): void =>
+    report.event(
+      "ironlabsai.health",
+      {
+        model,
+        state,
+        ...(change === undefined ? {} : { reason: change.reason, until: new Date(change.until).toISOString() })
+      },
+      clockNow
+    )
 
   /** Picks among `remaining`; `skipped` are the models this round passed over, `forced` ignores breakers. */
   const from = (
@@ -349,6 +433,7 @@ const runPlan = <A, B, R>(
     Effect.withFiberRuntime((fiber) => {
       const services = fiber.currentDefaultServices
       const clock = Context.get(services, Clock.Clock)
+      clockNow = clock
       if (plan._tag === "Ordered") return admitModel(remaining[0], remaining, skipped, forced, clock)
       const random = Context.get(services, Random.Random)
       if (strategy === "weighted") {
@@ -422,7 +507,7 @@ const runPlan = <A, B, R>(
     const start = clock.unsafeCurrentTimeMillis()
     const admission = health.admit(model.model.id, start, forced ? forcedAdmission : probeLease(model))
     if (admission._tag === "Skip") {
-      traceSkip(attempts, model.model.id, admission)
+      if (!isTraced(attempts, model.model.id, admission)) append(skipEntry(model.model.id, admission))
       return Effect.zipRight(
         decision("skipped", {
           model: model.model.id,
@@ -433,6 +518,27 @@ const runPlan = <A, B, R>(
       )
     }
     const probe = admission._tag === "Probe"
+    if (probe) {
+      healthEvent(model.model.id, "half-open")
+      return Effect.zipRight(
+        Effect.logInfo("breaker half-open: probing").pipe(Effect.annotateLogs({ model: model.model.id })),
+        reserveAndTry(model, prepared, remaining, skipped, forced, clock, start, probe)
+      )
+    }
+    return reserveAndTry(model, prepared, remaining, skipped, forced, clock, start, probe)
+  }
+
+  /** The admitted model's rate budget taken, then the call; over budget, it is skipped like a held model. */
+  const reserveAndTry = (
+    model: Reliability.ModelPlan,
+    prepared: Prepared,
+    remaining: ReadonlyArray<Reliability.ModelPlan>,
+    skipped: ReadonlyArray<readonly [Reliability.ModelPlan, Skipped]>,
+    forced: boolean,
+    clock: Clock.Clock,
+    start: number,
+    probe: boolean
+  ): Effect.Effect<B, AllModelsFailed | NoModelAvailable, R> => {
     const reserved = reserve(model, prepared, start)
     if (reserved?._tag === "Over") {
       // Over its budget: skipped like a held model (a wait may outlast it), its probe permit handed back.
@@ -449,7 +555,7 @@ const runPlan = <A, B, R>(
   /** A model that cannot serve the request, in the trace once. */
   const traceUnsupported = (model: string, fields: ReadonlyArray<string>): void => {
     if (!attempts.some((a) => a.model === model && a.skip?.reason === "unsupported")) {
-      attempts.push({ model, outcome: "skipped", duration: Duration.zero, skip: { reason: "unsupported", fields } })
+      append({ model, outcome: "skipped", duration: Duration.zero, skip: { reason: "unsupported", fields } })
     }
   }
 
@@ -470,7 +576,7 @@ const runPlan = <A, B, R>(
   /** A budget that is spent, traced once per request, and as a skip the waiting logic understands. */
   const overBudget = (model: string, over: Extract<RateBudget.Reserved, { readonly _tag: "Over" }>): Skipped => {
     if (!attempts.some((a) => a.model === model && a.skip?.reason === "budget" && a.skip.until === over.until)) {
-      attempts.push({
+      append({
         model,
         outcome: "skipped",
         duration: Duration.zero,
@@ -540,8 +646,15 @@ const runPlan = <A, B, R>(
       onFailure: ({ error, change, tried }) => {
         const others = remaining.filter((m) => m !== model && !tried.includes(m))
         // A failover is routine (debug); what changes a model's state (a hold, a breaker) is logged as a warning.
-        const failOver = (last: ProviderError.ProviderError) =>
-          Effect.zipRight(
+        const failOver = (last: ProviderError.ProviderError) => {
+          emit({
+            type: "failover",
+            model: model.model.id,
+            reason: last.reason,
+            ...(last.status === undefined ? {} : { status: last.status }),
+            to_models: others.length
+          })
+          return Effect.zipRight(
             decision(others.length > 0 ? "failing over" : "no model left to try", {
               model: model.model.id,
               reason: last.reason,
@@ -549,6 +662,7 @@ const runPlan = <A, B, R>(
             }),
             from(others, [], forced)
           )
+        }
         if (!ProviderError.isRetryable(error) || model.maxRetries === 0) return failOver(error)
         return Effect.matchEffect(retryModel(model, prepared, error, change, others), {
           onFailure: failOver,
@@ -569,14 +683,16 @@ const runPlan = <A, B, R>(
   const call = (entry: Entry, clock: Clock.Clock, start: number, racing: boolean): Effect.Effect<Won, Lost, R> => {
     const { model, prepared, reservation, probe } = entry
     const id = model.model.id
-    const ended = Effect.matchEffect(attempt(model, prepared.call, start), {
+    const meta: CallMeta = { attempt: callsOf(id) + 1, probe, hedge: entry.hedge === true }
+    const ended = Effect.matchEffect(attempt(model, prepared.call, start, meta), {
       onFailure: (error) => {
-        record(attempts, id, clock, start, prepared.dropped, error)
+        append(attemptEntry(id, clock, start, prepared.dropped, error), probe)
         sample(model, clock, start, error)
         settle(reservation, 0, clock)
         return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (change) => {
           const lost = Effect.fail<Lost>({ error, change, tried: noneTried })
           if (change === undefined) return lost
+          healthEvent(id, change.state, change)
           const message = change.state === "held" ? "model held" : "breaker opened"
           const until = new Date(change.until).toISOString()
           return Effect.zipRight(
@@ -587,24 +703,23 @@ const runPlan = <A, B, R>(
       },
       onSuccess: (value) => {
         const usage = usageOf(value)
-        record(attempts, id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
+        append(attemptEntry(id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage)), probe)
         sample(model, clock, start)
         const won = [model, value, usage, reservation] as const
         const recorded = Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), won)
+        if (!probe) return recorded
         // Only a probe's success closes a breaker: said once, off the hot path.
-        return probe
-          ? Effect.zipLeft(recorded, Effect.logInfo("breaker closed").pipe(Effect.annotateLogs({ model: id })))
-          : recorded
+        healthEvent(id, "healthy")
+        return Effect.zipLeft(recorded, Effect.logInfo("breaker closed").pipe(Effect.annotateLogs({ model: id })))
       }
     })
     if (!racing) return cancellable(ended, id, probe)
     return Effect.onInterrupt(ended, () =>
       Effect.suspend(() => {
-        attempts.push({
-          model: id,
-          outcome: "cancelled",
-          duration: Duration.millis(clock.unsafeCurrentTimeMillis() - start)
-        })
+        append(
+          { model: id, outcome: "cancelled", duration: Duration.millis(clock.unsafeCurrentTimeMillis() - start) },
+          probe
+        )
         settle(reservation, 0, clock)
         // It had not answered yet: its time so far is a sample too (it is at least that slow), so that a model
         // that keeps losing races is learnt to be slow.
@@ -707,8 +822,9 @@ const runPlan = <A, B, R>(
         return undefined
       }
       hedgesLeft--
+      report.hedged(model.model.id)
       const admission = health.admit(model.model.id, now, probeLease(model))
-      return { model, prepared, reservation: reserved?.reservation, probe: admission._tag === "Probe" }
+      return { model, prepared, reservation: reserved?.reservation, probe: admission._tag === "Probe", hedge: true }
     }
     return undefined
   }
@@ -741,7 +857,7 @@ const runPlan = <A, B, R>(
     /** Whether health skips the model for someone else's reason; if so the skip is traced and the retry stops. */
     const skippedByOthers = (admission: ModelHealth.Admission): boolean => {
       if (admission._tag !== "Skip" || (ownUntil !== undefined && admission.until === ownUntil)) return false
-      attempts.push(skipEntry(id, admission))
+      append(skipEntry(id, admission))
       stopped = true
       return true
     }
@@ -776,12 +892,11 @@ const runPlan = <A, B, R>(
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           if (canFailOver && skippedByOthers(health.admit(id, now, peek))) return Effect.succeed(false)
           if (health.withdrawRetry(id, now)) {
-            return Effect.as(
-              decision("retrying", { model: id, reason: error.reason, delay_ms: Duration.toMillis(delay) }),
-              true
-            )
+            const delayMs = Duration.toMillis(delay)
+            emit({ type: "retry", model: id, reason: error.reason, delay_ms: delayMs, attempt: callsOf(id) + 1 })
+            return Effect.as(decision("retrying", { model: id, reason: error.reason, delay_ms: delayMs }), true)
           }
-          attempts.push({ model: id, outcome: "skipped", duration: Duration.zero, skip: { reason: "retry-budget" } })
+          append({ model: id, outcome: "skipped", duration: Duration.zero, skip: { reason: "retry-budget" } })
           return Effect.as(decision("retry budget spent", { model: id }), false)
         })
       )
@@ -934,15 +1049,13 @@ const without = (
 ): ReadonlyArray<Reliability.ModelPlan> => models.filter((m) => m !== model)
 
 /**
- * Appends a skip to the trace, unless the trace already says the same (a
- * request that waits and looks again finds the same state).
+ * Whether the trace already has this skip (a request that waits and looks
+ * again finds the same state): it is traced once.
  */
-const traceSkip = (attempts: Array<Attempt.Attempt>, model: string, skip: Skipped): void => {
-  const seen = attempts.some(
+const isTraced = (attempts: ReadonlyArray<Attempt.Attempt>, model: string, skip: Skipped): boolean =>
+  attempts.some(
     (a) => a.model === model && a.skip !== undefined && a.skip.reason === skip.state && a.skip.until === skip.until
   )
-  if (!seen) attempts.push(skipEntry(model, skip))
-}
 
 /** How often a request waiting on a half-open model's probe looks again. */
 const probePollMillis = 50
@@ -975,9 +1088,8 @@ const failureOutcome = (
   holdFor: ProviderError.holdFor(error)
 })
 
-/** Appends a finished attempt to the trace. */
-const record = (
-  attempts: Array<Attempt.Attempt>,
+/** A finished call, as the trace records it. */
+const attemptEntry = (
   model: string,
   clock: Clock.Clock,
   start: number,
@@ -985,7 +1097,7 @@ const record = (
   error?: ProviderError.ProviderError,
   usage?: ChatCompletion.Usage | undefined,
   cost?: number | undefined
-) => {
+): Attempt.Attempt => {
   const duration = Duration.millis(clock.unsafeCurrentTimeMillis() - start)
   const entry: Attempt.Attempt = error
     ? { model, outcome: "failure", duration, error }
@@ -998,7 +1110,7 @@ const record = (
           : { usage: { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens } }),
         ...(cost === undefined ? {} : { cost })
       }
-  attempts.push(dropped.length === 0 ? entry : { ...entry, dropped })
+  return dropped.length === 0 ? entry : { ...entry, dropped }
 }
 
 const noSettle = (): void => {}
@@ -1112,6 +1224,128 @@ const limitSpentHandlers = new WeakMap<
   ModelHealth.Service,
   WeakMap<Reliability.ModelPlan, (spent: Provider.LimitSpent) => Effect.Effect<void>>
 >()
+
+/** What the router knows of a call when it makes it, for its span and the listener. */
+interface CallMeta {
+  /** The calls to the model in this request so far, this one included. */
+  readonly attempt: number
+  readonly probe: boolean
+  readonly hedge: boolean
+}
+
+/** A call as telemetry describes it; `undefined` when there is no call to make (no provider). */
+const describeCall = (call: Call, meta: CallMeta, options: Options): Telemetry.Call | undefined => {
+  if (Either.isLeft(call)) return undefined
+  const [provider, request] = call.right
+  return {
+    model: request.model,
+    request: request.request,
+    server: provider.server,
+    attempt: meta.attempt,
+    probe: meta.probe,
+    hedge: meta.hedge,
+    recordContent: options.recordContent === true
+  }
+}
+
+/** A whole-answer call, observed: its span (when traced) and its GenAI metrics. */
+const observed = (
+  call: Call,
+  meta: CallMeta,
+  options: Options,
+  effect: Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>
+): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
+  Telemetry.observeCall(describeCall(call, meta, options), effect)
+
+/** The route span's attributes known at its start. */
+const routeAttributes = (plan: Reliability.Plan, stream: boolean): Record<string, unknown> => ({
+  "gen_ai.operation.name": "chat",
+  "ironlabsai.strategy": plan._tag === "Ordered" ? "failover_chain" : (plan.strategy ?? "weighted"),
+  "ironlabsai.stream": stream
+})
+
+/**
+ * Where one request's decisions go besides its trace: its route span (when
+ * traced), the router's metrics, and the counts the trace does not keep.
+ */
+class Report {
+  span: Tracer.Span | undefined
+  /** The model a stream committed to. */
+  winner: string | undefined
+  hedges = 0
+
+  /** Counts a trace entry in the router's metrics. */
+  counted(entry: Attempt.Attempt): void {
+    const model = entry.model
+    Telemetry.count(Telemetry.attempts, [
+      ["ironlabsai.model", model],
+      ["ironlabsai.outcome", entry.outcome],
+      ["ironlabsai.reason", entry.error?.reason ?? entry.skip?.reason]
+    ])
+    if (entry.skip?.reason === "budget") {
+      Telemetry.count(Telemetry.budgetRejections, [
+        ["ironlabsai.model", model],
+        ["ironlabsai.budget", entry.skip.cause]
+      ])
+    } else if (entry.skip?.reason === "retry-budget") {
+      Telemetry.count(Telemetry.retryBudgetRejections, [["ironlabsai.model", model]])
+    }
+  }
+
+  hedged(model: string): void {
+    this.hedges++
+    Telemetry.count(Telemetry.hedges, [["ironlabsai.model", model]])
+  }
+
+  /** A span event on the route span, when there is one: the event's fields as attributes (a skip's fields joined). */
+  event(name: string, fields: object, clock: Clock.Clock | undefined): void {
+    if (this.span === undefined) return
+    const attributes: Record<string, unknown> = {}
+    for (const [key, value] of Object.entries(fields)) {
+      if (key === "type" || value === undefined) continue
+      attributes[`ironlabsai.${key}`] =
+        key === "until" && typeof value === "number" ? new Date(value).toISOString() : value
+    }
+    const nanos = clock === undefined ? BigInt(Date.now()) * 1_000_000n : clock.unsafeCurrentTimeNanos()
+    this.span.event(name, nanos, attributes)
+  }
+
+  /** The route span's attributes at its end: what the request took, and which model answered. */
+  summary(
+    attempts: ReadonlyArray<Attempt.Attempt>,
+    winner: string | undefined,
+    exit: Exit.Exit<unknown, unknown>
+  ): Record<string, unknown> {
+    let calls = 0
+    let skips = 0
+    let budgetRejections = 0
+    const called = new Set<string>()
+    for (const a of attempts) {
+      if (a.outcome === "skipped") {
+        skips++
+        if (a.skip?.reason === "budget") budgetRejections++
+      } else {
+        calls++
+        called.add(a.model)
+      }
+    }
+    const summary: Record<string, unknown> = {
+      "ironlabsai.attempts": calls,
+      "ironlabsai.failovers": Math.max(0, called.size - 1),
+      "ironlabsai.skips": skips,
+      "ironlabsai.hedges": this.hedges,
+      "ironlabsai.budget_rejections": budgetRejections
+    }
+    if (winner !== undefined) summary["ironlabsai.model"] = winner
+    if (Exit.isFailure(exit)) {
+      const failure = Cause.failureOption(exit.cause)
+      if (Option.isSome(failure) && typeof failure.value === "object" && failure.value !== null) {
+        summary["error.type"] = (failure.value as { readonly _tag?: string })._tag ?? "_OTHER"
+      }
+    }
+    return summary
+  }
+}
 
 /** A provider and the call to make to it. */
 type Call = Either.Either<readonly [Provider.Provider, Provider.CallRequest], ProviderError.ProviderError>

@@ -87,4 +87,8 @@ export * as Router from "./Router.js"
  *
  * @since 0.1.0
  */
+export * as RouteEvent from "./RouteEvent.js"
+
 export * as RoutingError from "./RoutingError.js"
+
+export * as Telemetry from "./Telemetry.js"

@@ -14,6 +14,7 @@
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type { Provider } from "@ironlabsai/core"
 import { Config, Context, Effect, Option, Redacted } from "effect"
 
 /**
@@ -163,3 +164,18 @@ export const httpClient: Effect.Effect<HttpClient.HttpClient, never, HttpClient.
   Effect.zip(HttpClient.HttpClient, Effect.serviceOption(NoRedirects)),
   ([client, declared]) => (Option.isSome(declared) ? client : withoutRedirects(client))
 )
+
+/**
+ * The host and port a URL calls, for telemetry's `server.address` and
+ * `server.port` (the scheme's port when the URL names none).
+ *
+ * @since 0.4.0
+ * @category utils
+ */
+export const serverOf = (url: string): Provider.Server | undefined => {
+  if (!URL.canParse(url)) return undefined
+  const parsed = new URL(url)
+  const port = parsed.port === "" ? (parsed.protocol === "http:" ? 80 : 443) : Number(parsed.port)
+  // An IPv6 host comes bracketed in a URL; the conventions want the address alone.
+  return { address: parsed.hostname.replace(/^\[(.*)\]$/, "$1"), port }
+}

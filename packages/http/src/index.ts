@@ -20,13 +20,6 @@ export * as ProviderReply from "./ProviderReply.js"
 export * as Connection from "./Connection.js"
 
 /**
- * The client span of one provider call, made only when a tracer can see it.
- *
- * @since 0.2.0
- */
-export * as CallSpan from "./CallSpan.js"
-
-/**
  * A lean `HttpClient` over undici's dispatcher, which enforces the attempt deadline itself.
  *
  * @since 0.1.0
@@ -39,3 +32,11 @@ export * as UndiciHttpClient from "./UndiciHttpClient.js"
  * @since 0.3.0
  */
 export * as Redaction from "./Redaction.js"
+
+/**
+ * The HTTP client a wire calls with: the platform's own span turned off
+ * whenever a tracer would see it.
+ *
+ * @since 0.4.0
+ */
+export * as QuietClient from "./QuietClient.js"

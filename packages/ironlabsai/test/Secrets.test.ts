@@ -97,7 +97,7 @@ describe("Secrets", () => {
         ]
         for (const text of texts) assert.notInclude(text, CANARY)
         // Each call has our span, naming the model and never a header.
-        const calls = spans.filter((s) => s.name === "ironlabsai.provider.call")
+        const calls = spans.filter((s) => s.name.startsWith("chat "))
         assert.deepStrictEqual(
           calls.map((s) => s.attributes.get("ironlabsai.model")),
           [GPT, HAIKU, HAIKU, HAIKU, GPT, HAIKU]
