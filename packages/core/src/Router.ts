@@ -150,7 +150,7 @@ export const route = (
     const attempts: Array<Attempt.Attempt> = []
     const report = new Report()
     return Telemetry.withRouteSpan(
-      routeAttributes(plan, false),
+      () => routeAttributes(plan, false),
       (exit) => report.summary(attempts, Exit.isSuccess(exit) ? exit.value.model : undefined, exit),
       (span) => {
         report.span = span
@@ -162,7 +162,9 @@ export const route = (
             report,
             (model) => prepare(model, providers, request, plan.dropUnsupportedParams === true, options.health),
             (model, call, startedAt, meta) =>
-              inFlight(options, plan, model, observed(call, meta, options, callModel(model, call, startedAt))),
+              inFlight(options, plan, model, observed(call, meta, options, report, callModel(model, call, startedAt))),
+            (model, call, value, seconds) =>
+              Telemetry.recordCallEnd(model.model, serverOf(call), value.model, value.usage, undefined, seconds),
             (value) => value.usage,
             (model, value): RoutedCompletion => {
               const cost = costOf(plan, model, value.usage)
@@ -205,8 +207,9 @@ export const routeStream = (
       const attempts: Array<Attempt.Attempt> = []
       const startedAt = yield* Clock.currentTimeMillis
       const report = new Report()
-      report.span = yield* Telemetry.routeSpanScoped(routeAttributes(plan, true), (exit) =>
-        report.summary(attempts, report.winner, exit)
+      report.span = yield* Telemetry.routeSpanScoped(
+        () => routeAttributes(plan, true),
+        (exit) => report.summary(attempts, report.winner, exit)
       )
       const committed = yield* withDeadline(options, attempts, (deadlineAt) =>
         runPlan(
@@ -218,8 +221,10 @@ export const routeStream = (
           (model, call, _startedAt, meta) =>
             Telemetry.observeStreamCall(
               describeCall(call, meta, options),
+              report.span !== undefined,
               openStream(model, call, dispatcher(options, plan))
             ),
+          (model, call, _value, seconds) => Telemetry.recordFirstChunk(model.model, serverOf(call), seconds),
           // A stream's usage comes with its last chunk: the reservation is settled then.
           () => undefined,
           (model, value, settle) => ({ model, value, settle })
@@ -335,6 +340,8 @@ const runPlan = <A, B, R>(
     startedAt: number,
     meta: CallMeta
   ) => Effect.Effect<A, ProviderError.ProviderError, R>,
+  /** Records the metrics of an attempt that succeeded after `seconds` (failures are recorded here). */
+  succeeded: (model: Reliability.ModelPlan, call: Call, value: A, seconds: number) => void,
   /** The usage of a successful attempt's value, when it is known then (not for a stream, until it ends). */
   usageOf: (value: A) => ChatCompletion.Usage | undefined,
   /** The answer; `settle` takes the tokens it used, for a rate budget that waits on them (a stream's). */
@@ -686,7 +693,16 @@ const runPlan = <A, B, R>(
     const meta: CallMeta = { attempt: callsOf(id) + 1, probe, hedge: entry.hedge === true }
     const ended = Effect.matchEffect(attempt(model, prepared.call, start, meta), {
       onFailure: (error) => {
-        append(attemptEntry(id, clock, start, prepared.dropped, error), probe)
+        const entry = attemptEntry(id, clock, start, prepared.dropped, error)
+        Telemetry.recordCallEnd(
+          model.model,
+          serverOf(prepared.call),
+          undefined,
+          undefined,
+          error.reason,
+          Duration.toSeconds(entry.duration)
+        )
+        append(entry, probe)
         sample(model, clock, start, error)
         settle(reservation, 0, clock)
         return Effect.flatMap(health.record(failureOutcome(id, start, probe, error)), (change) => {
@@ -703,7 +719,9 @@ const runPlan = <A, B, R>(
       },
       onSuccess: (value) => {
         const usage = usageOf(value)
-        append(attemptEntry(id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage)), probe)
+        const entry = attemptEntry(id, clock, start, prepared.dropped, undefined, usage, costOf(plan, model, usage))
+        succeeded(model, prepared.call, value, Duration.toSeconds(entry.duration))
+        append(entry, probe)
         sample(model, clock, start)
         const won = [model, value, usage, reservation] as const
         const recorded = Effect.as(health.record({ _tag: "Success", model: id, startedAt: start, probe }), won)
@@ -1248,14 +1266,21 @@ const describeCall = (call: Call, meta: CallMeta, options: Options): Telemetry.C
   }
 }
 
-/** A whole-answer call, observed: its span (when traced) and its GenAI metrics. */
+/** A whole-answer call in its span, when the request is traced (its metrics are recorded by `runPlan`). */
 const observed = (
   call: Call,
   meta: CallMeta,
   options: Options,
+  report: Report,
   effect: Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError>
-): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> =>
-  Telemetry.observeCall(describeCall(call, meta, options), effect)
+): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError> => {
+  if (report.span === undefined) return effect
+  const described = describeCall(call, meta, options)
+  return described === undefined ? effect : Telemetry.withCallSpan(described, effect)
+}
+
+/** Where a call goes, for its metrics. */
+const serverOf = (call: Call): Provider.Server | undefined => (Either.isRight(call) ? call.right[0].server : undefined)
 
 /** The route span's attributes known at its start. */
 const routeAttributes = (plan: Reliability.Plan, stream: boolean): Record<string, unknown> => ({
@@ -1277,11 +1302,7 @@ class Report {
   /** Counts a trace entry in the router's metrics. */
   counted(entry: Attempt.Attempt): void {
     const model = entry.model
-    Telemetry.count(Telemetry.attempts, [
-      ["ironlabsai.model", model],
-      ["ironlabsai.outcome", entry.outcome],
-      ["ironlabsai.reason", entry.error?.reason ?? entry.skip?.reason]
-    ])
+    Telemetry.countAttempt(model, entry.outcome, entry.error?.reason ?? entry.skip?.reason)
     if (entry.skip?.reason === "budget") {
       Telemetry.count(Telemetry.budgetRejections, [
         ["ironlabsai.model", model],

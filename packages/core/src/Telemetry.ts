@@ -16,7 +16,20 @@
  *
  * @since 0.4.0
  */
-import { Clock, Context, Effect, Exit, FiberRef, Metric, MetricBoundaries, type Scope, Stream, Tracer } from "effect"
+import {
+  Clock,
+  Context,
+  Effect,
+  Exit,
+  FiberRef,
+  Metric,
+  MetricBoundaries,
+  MetricKey,
+  MetricLabel,
+  type Scope,
+  Stream,
+  Tracer
+} from "effect"
 import * as DefaultServices from "effect/DefaultServices"
 import type * as Fiber from "effect/Fiber"
 import type * as MetricKeyType from "effect/MetricKeyType"
@@ -50,6 +63,21 @@ const builtInTracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
  */
 export type Histogram = Metric.Metric<MetricKeyType.MetricKeyType.Histogram, number, MetricState.MetricState.Histogram>
 
+/** The unit of a histogram in seconds, as `@effect/opentelemetry` reads it: from a `unit` tag. */
+const seconds = [MetricLabel.make("unit", "s")]
+
+/** The metric of a key (tagged with `labels`), remembered with its key so that tagged copies are made from it. */
+const fromKey = <Type extends MetricKeyType.MetricKeyType<number, unknown>>(
+  key: MetricKey.MetricKey<Type>,
+  labels: ReadonlyArray<MetricLabel.MetricLabel> = []
+) => {
+  const tagged = MetricKey.taggedWithLabels(key, labels)
+  const metric = Metric.fromMetricKey(tagged)
+  keys.set(metric, tagged)
+  return metric
+}
+const keys = new WeakMap<object, MetricKey.MetricKey.Untyped>()
+
 // --- Metrics -----------------------------------------------------------------------------------------------------
 
 /** The conventions' advice for `gen_ai.client.operation.duration`, in seconds. */
@@ -72,11 +100,10 @@ const firstChunkBoundaries = MetricBoundaries.fromIterable([
  * @since 0.4.0
  * @category metrics
  */
-export const operationDuration: Histogram = Metric.histogram(
-  "gen_ai.client.operation.duration",
-  durationBoundaries,
-  "GenAI operation duration."
-).pipe(Metric.tagged("unit", "s"))
+export const operationDuration: Histogram = fromKey(
+  MetricKey.histogram("gen_ai.client.operation.duration", durationBoundaries, "GenAI operation duration."),
+  seconds
+)
 
 /**
  * `gen_ai.client.token.usage` ({token}): the input tokens (cached ones
@@ -85,11 +112,10 @@ export const operationDuration: Histogram = Metric.histogram(
  * @since 0.4.0
  * @category metrics
  */
-export const tokenUsage: Histogram = Metric.histogram(
-  "gen_ai.client.token.usage",
-  tokenBoundaries,
-  "Number of input and output tokens used."
-).pipe(Metric.tagged("unit", "{token}"))
+export const tokenUsage: Histogram = fromKey(
+  MetricKey.histogram("gen_ai.client.token.usage", tokenBoundaries, "Number of input and output tokens used."),
+  [MetricLabel.make("unit", "{token}")]
+)
 
 /**
  * `gen_ai.client.operation.time_to_first_chunk` (s): a stream's time from
@@ -98,11 +124,14 @@ export const tokenUsage: Histogram = Metric.histogram(
  * @since 0.4.0
  * @category metrics
  */
-export const timeToFirstChunk: Histogram = Metric.histogram(
-  "gen_ai.client.operation.time_to_first_chunk",
-  firstChunkBoundaries,
-  "Time to receive the first chunk with content of a streamed response."
-).pipe(Metric.tagged("unit", "s"))
+export const timeToFirstChunk: Histogram = fromKey(
+  MetricKey.histogram(
+    "gen_ai.client.operation.time_to_first_chunk",
+    firstChunkBoundaries,
+    "Time to receive the first chunk with content of a streamed response."
+  ),
+  seconds
+)
 
 /**
  * `ironlabsai.router.attempts`: every entry of a request's trace, by
@@ -113,10 +142,12 @@ export const timeToFirstChunk: Histogram = Metric.histogram(
  * @since 0.4.0
  * @category metrics
  */
-export const attempts = Metric.counter("ironlabsai.router.attempts", {
-  description: "Calls and skips of models, by outcome and reason.",
-  incremental: true
-})
+export const attempts: Metric.Metric.Counter<number> = fromKey(
+  MetricKey.counter("ironlabsai.router.attempts", {
+    description: "Calls and skips of models, by outcome and reason.",
+    incremental: true
+  })
+)
 
 /**
  * `ironlabsai.model.state`: each model's state as model health last saw it,
@@ -125,9 +156,11 @@ export const attempts = Metric.counter("ironlabsai.router.attempts", {
  * @since 0.4.0
  * @category metrics
  */
-export const modelState = Metric.gauge("ironlabsai.model.state", {
-  description: "Model state: 0 healthy, 1 half-open, 2 held, 3 open."
-})
+export const modelState: Metric.Metric.Gauge<number> = fromKey(
+  MetricKey.gauge("ironlabsai.model.state", {
+    description: "Model state: 0 healthy, 1 half-open, 2 held, 3 open."
+  })
+)
 
 /**
  * The `ironlabsai.model.state` value of each state.
@@ -144,10 +177,12 @@ export const stateValue = { healthy: 0, "half-open": 1, held: 2, open: 3 } as co
  * @since 0.4.0
  * @category metrics
  */
-export const retryBudgetRejections = Metric.counter("ironlabsai.router.retry_budget.rejections", {
-  description: "Retries refused by the retry budget.",
-  incremental: true
-})
+export const retryBudgetRejections: Metric.Metric.Counter<number> = fromKey(
+  MetricKey.counter("ironlabsai.router.retry_budget.rejections", {
+    description: "Retries refused by the retry budget.",
+    incremental: true
+  })
+)
 
 /**
  * `ironlabsai.router.budget.rejections`: calls a rate budget (`rate_limits`)
@@ -156,10 +191,12 @@ export const retryBudgetRejections = Metric.counter("ironlabsai.router.retry_bud
  * @since 0.4.0
  * @category metrics
  */
-export const budgetRejections = Metric.counter("ironlabsai.router.budget.rejections", {
-  description: "Calls refused by a model's rate budget.",
-  incremental: true
-})
+export const budgetRejections: Metric.Metric.Counter<number> = fromKey(
+  MetricKey.counter("ironlabsai.router.budget.rejections", {
+    description: "Calls refused by a model's rate budget.",
+    incremental: true
+  })
+)
 
 /**
  * `ironlabsai.router.hedges`: hedged calls started, by `ironlabsai.model`
@@ -168,34 +205,39 @@ export const budgetRejections = Metric.counter("ironlabsai.router.budget.rejecti
  * @since 0.4.0
  * @category metrics
  */
-export const hedges = Metric.counter("ironlabsai.router.hedges", {
-  description: "Hedged calls started.",
-  incremental: true
-})
+export const hedges: Metric.Metric.Counter<number> = fromKey(
+  MetricKey.counter("ironlabsai.router.hedges", {
+    description: "Hedged calls started.",
+    incremental: true
+  })
+)
 
 /**
- * Tagged metrics, made once per distinct set of tags: a tagged metric's key
- * is hashed when it is made, so a hot path that reuses it pays a lookup only.
+ * Tagged metrics, made once per distinct set of tags, from a key that
+ * carries the tags: a metric tagged with `Metric.tagged` builds and hashes a
+ * new key on every update, which would cost more than the rest of a call's
+ * bookkeeping.
  */
-const taggedByMetric = new WeakMap<object, Map<string, Metric.Metric<any, number, any>>>()
-const taggedMetric = <M extends Metric.Metric<any, number, any>>(
-  metric: M,
-  tags: ReadonlyArray<readonly [string, string | undefined]>
-): M => {
-  let key = ""
-  for (const [name, value] of tags) if (value !== undefined) key += `${name}=${value}\u0000`
+const taggedByMetric = new WeakMap<object, Map<string, Updatable>>()
+const taggedMetric = (metric: object, tags: ReadonlyArray<readonly [string, string | undefined]>): Updatable => {
+  let cacheKey = ""
+  for (const [name, value] of tags) if (value !== undefined) cacheKey += `${name}=${value}\u0000`
   let known = taggedByMetric.get(metric)
   if (known === undefined) {
     known = new Map()
     taggedByMetric.set(metric, known)
   }
-  let found = known.get(key)
+  let found = known.get(cacheKey)
   if (found === undefined) {
-    found = metric
-    for (const [name, value] of tags) if (value !== undefined) found = Metric.tagged(found, name, value)
-    known.set(key, found)
+    const labels = tags.flatMap(([name, value]) => (value === undefined ? [] : [MetricLabel.make(name, value)]))
+    found = Metric.fromMetricKey(MetricKey.taggedWithLabels(keys.get(metric)!, labels))
+    known.set(cacheKey, found)
   }
-  return found as M
+  return found
+}
+/** What a tagged metric is used for here: a synchronous update. */
+interface Updatable {
+  readonly unsafeUpdate: (input: number, extraTags: ReadonlyArray<MetricLabel.MetricLabel>) => void
 }
 
 /**
@@ -212,13 +254,44 @@ export const count = (
 const noTags: ReadonlyArray<never> = []
 
 /**
+ * Counts one entry of a request's trace in `ironlabsai.router.attempts`.
+ *
+ * @since 0.4.0
+ * @category metrics
+ */
+export const countAttempt = (model: string, outcome: string, reason: string | undefined): void => {
+  let byOutcome = attemptCounters.get(model)
+  if (byOutcome === undefined) {
+    byOutcome = new Map()
+    attemptCounters.set(model, byOutcome)
+  }
+  let byReason = byOutcome.get(outcome)
+  if (byReason === undefined) {
+    byReason = new Map()
+    byOutcome.set(outcome, byReason)
+  }
+  let found = byReason.get(reason)
+  if (found === undefined) {
+    found = taggedMetric(attempts, [
+      ["ironlabsai.model", model],
+      ["ironlabsai.outcome", outcome],
+      ["ironlabsai.reason", reason]
+    ])
+    byReason.set(reason, found)
+  }
+  found.unsafeUpdate(1, noTags)
+}
+/** By model, outcome and reason: three lookups, no string built per call. */
+const attemptCounters = new Map<string, Map<string, Map<string | undefined, Updatable>>>()
+
+/**
  * Sets a model's `ironlabsai.model.state`.
  *
  * @since 0.4.0
  * @category metrics
  */
 export const setModelState = (model: string, state: keyof typeof stateValue): void =>
-  Metric.tagged(modelState, "ironlabsai.model", model).unsafeUpdate(stateValue[state], noTags)
+  taggedMetric(modelState, [["ironlabsai.model", model]]).unsafeUpdate(stateValue[state], noTags)
 
 // --- Spans -------------------------------------------------------------------------------------------------------
 
@@ -231,7 +304,7 @@ export const setModelState = (model: string, state: keyof typeof stateValue): vo
  * @category tracing
  */
 export const withRouteSpan = <A, E, R>(
-  attributes: Record<string, unknown>,
+  attributes: () => Record<string, unknown>,
   summary: (exit: Exit.Exit<A, E>) => Record<string, unknown>,
   use: (span: Tracer.Span | undefined) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
@@ -256,7 +329,7 @@ export const withRouteSpan = <A, E, R>(
  * @category tracing
  */
 export const routeSpanScoped = (
-  attributes: Record<string, unknown>,
+  attributes: () => Record<string, unknown>,
   summary: (exit: Exit.Exit<unknown, unknown>) => Record<string, unknown>
 ): Effect.Effect<Tracer.Span | undefined, never, Scope.Scope> =>
   Effect.withFiberRuntime((fiber) => {
@@ -287,8 +360,8 @@ export const withParent =
     span === undefined ? effect : Effect.withParentSpan(effect, span)
 
 const routeSpanName = "ironlabsai.route"
-const routeSpanOptions = (attributes: Record<string, unknown>) =>
-  ({ kind: "internal", captureStackTrace: false, attributes }) as const
+const routeSpanOptions = (attributes: () => Record<string, unknown>) =>
+  ({ kind: "internal", captureStackTrace: false, attributes: attributes() }) as const
 
 // --- Calls -------------------------------------------------------------------------------------------------------
 
@@ -314,50 +387,38 @@ export interface Call {
 }
 
 /**
- * A call to a model in its `chat {model}` client span (when traced), with
- * the GenAI metrics recorded at its end.
+ * A call to a model in its `chat {model}` client span. Used only when the
+ * request is traced; its metrics are recorded by the router
+ * (`recordCallEnd`), which pays no extra step for them.
  *
  * @since 0.4.0
  * @category tracing
  */
-export const observeCall = <R>(
-  call: Call | undefined,
+export const withCallSpan = <R>(
+  call: Call,
   effect: Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError, R>
 ): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError, R> =>
-  call === undefined
-    ? effect
-    : Effect.withFiberRuntime((fiber) => {
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        const start = clock.unsafeCurrentTimeMillis()
-        const measured = Effect.onExit(effect, (exit) =>
-          Effect.sync(() => {
-            const seconds = (clock.unsafeCurrentTimeMillis() - start) / 1000
-            if (Exit.isSuccess(exit)) recordAnswer(call, exit.value.model, exit.value.usage, seconds)
-            else recordFailure(call, errorType(exit), seconds)
-          })
-        )
-        if (!isTracing(fiber)) return measured
-        return Effect.withSpan(
-          Effect.tapBoth(measured, {
-            onSuccess: (reply) => Effect.annotateCurrentSpan(answerAttributes(call, reply)),
-            onFailure: (error) => Effect.annotateCurrentSpan("error.type", error.reason)
-          }),
-          spanName(call),
-          { kind: "client", captureStackTrace: false, attributes: callAttributes(call) }
-        )
-      })
+  Effect.withSpan(
+    Effect.tapBoth(effect, {
+      onSuccess: (reply) => Effect.annotateCurrentSpan(answerAttributes(call, reply)),
+      onFailure: (error) => Effect.annotateCurrentSpan("error.type", error.reason)
+    }),
+    spanName(call),
+    { kind: "client", captureStackTrace: false, attributes: callAttributes(call) }
+  )
 
 /**
  * A streamed call to a model: `open` succeeds with the rest of the stream
- * at its first content. The span (when traced) lasts until the stream ends;
- * the time to the first chunk is recorded at the commit, the duration and
- * tokens at the end.
+ * at its first content. The span (when `traced`) lasts until the stream
+ * ends; the duration and tokens are recorded at the end (the time to the
+ * first chunk, and a failure before it, by the router).
  *
  * @since 0.4.0
  * @category tracing
  */
 export const observeStreamCall = <R>(
   call: Call | undefined,
+  traced: boolean,
   open: Effect.Effect<
     Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
     ProviderError.ProviderError,
@@ -367,63 +428,56 @@ export const observeStreamCall = <R>(
   Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
   ProviderError.ProviderError,
   R
-> =>
-  call === undefined
-    ? open
-    : Effect.withFiberRuntime((fiber) => {
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-        const start = clock.unsafeCurrentTimeMillis()
-        const seconds = () => (clock.unsafeCurrentTimeMillis() - start) / 1000
-        const traced = isTracing(fiber)
-        const opened = (span: Tracer.Span | undefined) =>
-          Effect.onExit(span === undefined ? open : Effect.withParentSpan(open, span), (exit) =>
+> => {
+  if (call === undefined) return open
+  const rest = (
+    stream: Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
+    span: Tracer.Span | undefined,
+    clock: Clock.Clock,
+    start: number
+  ) => {
+    const seen = new StreamSummary(call.recordContent)
+    return stream.pipe(
+      Stream.map((chunk) => {
+        seen.add(chunk)
+        return chunk
+      }),
+      Stream.ensuringWith((exit) =>
+        Effect.sync(() => {
+          const seconds = (clock.unsafeCurrentTimeMillis() - start) / 1000
+          const type = errorType(exit)
+          if (Exit.isSuccess(exit) || type !== undefined) {
+            recordCallEnd(call.model, call.server, seen.model, seen.usage, type, seconds)
+          }
+          if (span === undefined) return
+          for (const [key, value] of Object.entries(seen.attributes())) span.attribute(key, value)
+          if (type !== undefined) span.attribute("error.type", type)
+          span.end(clock.unsafeCurrentTimeNanos(), exit)
+        })
+      )
+    )
+  }
+  return Effect.withFiberRuntime((fiber) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    const start = clock.unsafeCurrentTimeMillis()
+    if (!traced) return Effect.map(open, (stream) => rest(stream, undefined, clock, start))
+    return Effect.flatMap(
+      Effect.makeSpan(spanName(call), { kind: "client", captureStackTrace: false, attributes: callAttributes(call) }),
+      (span) =>
+        Effect.withParentSpan(open, span).pipe(
+          Effect.onExit((exit) =>
             Effect.sync(() => {
-              if (Exit.isSuccess(exit)) {
-                taggedMetric(timeToFirstChunk, callTags(call)).unsafeUpdate(seconds(), noTags)
-                return
-              }
+              if (Exit.isSuccess(exit)) return
               const type = errorType(exit)
-              recordFailure(call, type, seconds())
-              if (span === undefined) return
               if (type !== undefined) span.attribute("error.type", type)
               span.end(clock.unsafeCurrentTimeNanos(), exit)
             })
-          )
-        const rest = (
-          stream: Stream.Stream<ChatCompletion.ChatCompletionChunk, ProviderError.ProviderError>,
-          span: Tracer.Span | undefined
-        ) => {
-          const seen = new StreamSummary(call.recordContent)
-          return stream.pipe(
-            Stream.map((chunk) => {
-              seen.add(chunk)
-              return chunk
-            }),
-            Stream.ensuringWith((exit) =>
-              Effect.sync(() => {
-                if (Exit.isSuccess(exit)) recordAnswer(call, seen.model, seen.usage, seconds())
-                else recordFailure(call, errorType(exit), seconds())
-                if (span === undefined) return
-                for (const [key, value] of Object.entries(seen.attributes())) span.attribute(key, value)
-                if (Exit.isFailure(exit)) {
-                  const type = errorType(exit)
-                  if (type !== undefined) span.attribute("error.type", type)
-                }
-                span.end(clock.unsafeCurrentTimeNanos(), exit)
-              })
-            )
-          )
-        }
-        if (!traced) return Effect.map(opened(undefined), (stream) => rest(stream, undefined))
-        return Effect.flatMap(
-          Effect.makeSpan(spanName(call), {
-            kind: "client",
-            captureStackTrace: false,
-            attributes: callAttributes(call)
-          }),
-          (span) => Effect.map(opened(span), (stream) => rest(stream, span))
+          ),
+          Effect.map((stream) => rest(stream, span, clock, start))
         )
-      })
+    )
+  })
+}
 
 /** `chat {model}`, the conventions' span name. */
 const spanName = (call: Call): string => `chat ${call.model.name}`
@@ -449,32 +503,83 @@ const findFailure = (exit: Exit.Failure<unknown, ProviderError.ProviderError>) =
   return found
 }
 
-/** The tags every GenAI metric of a call has. */
-const callTags = (call: Call): ReadonlyArray<readonly [string, string | undefined]> => [
-  ["gen_ai.operation.name", "chat"],
-  ["gen_ai.provider.name", call.model.provider],
-  ["gen_ai.request.model", call.model.name],
-  ["server.address", call.server?.address],
-  ["server.port", call.server === undefined ? undefined : String(call.server.port)]
-]
-
-const recordAnswer = (
-  call: Call,
+/**
+ * Records the GenAI metrics of a call that ended: its duration (with
+ * `error.type` when it failed) and, for an answer, its tokens.
+ *
+ * @since 0.4.0
+ * @category metrics
+ */
+export const recordCallEnd = (
+  model: ModelId.ModelId,
+  server: Provider.Server | undefined,
   responseModel: string | undefined,
-  usage: ChatCompletion.Usage | undefined,
+  usage: ChatCompletion.Usage | null | undefined,
+  errorType: string | undefined,
   seconds: number
 ): void => {
-  const tags = [...callTags(call), ["gen_ai.response.model", responseModel] as const]
-  taggedMetric(operationDuration, tags).unsafeUpdate(seconds, noTags)
-  if (usage === undefined) return
-  taggedMetric(tokenUsage, [...tags, ["gen_ai.token.type", "input"]]).unsafeUpdate(usage.prompt_tokens, noTags)
-  taggedMetric(tokenUsage, [...tags, ["gen_ai.token.type", "output"]]).unsafeUpdate(usage.completion_tokens, noTags)
+  const recorders = recordersOf(model, server)
+  if (errorType !== undefined) {
+    recorders.metric(operationDuration, "error.type", errorType).unsafeUpdate(seconds, noTags)
+    return
+  }
+  recorders.metric(operationDuration, "gen_ai.response.model", responseModel).unsafeUpdate(seconds, noTags)
+  if (usage == null) return
+  recorders.metric(inputTokens, "gen_ai.response.model", responseModel).unsafeUpdate(usage.prompt_tokens, noTags)
+  recorders.metric(outputTokens, "gen_ai.response.model", responseModel).unsafeUpdate(usage.completion_tokens, noTags)
 }
 
-const recordFailure = (call: Call, type: string | undefined, seconds: number): void => {
-  // An interrupted call (a hedge that lost, a caller that left) is not an operation that ended.
-  if (type === undefined) return
-  taggedMetric(operationDuration, [...callTags(call), ["error.type", type]]).unsafeUpdate(seconds, noTags)
+/**
+ * Records a stream's time to its first chunk with content.
+ *
+ * @since 0.4.0
+ * @category metrics
+ */
+export const recordFirstChunk = (model: ModelId.ModelId, server: Provider.Server | undefined, seconds: number): void =>
+  recordersOf(model, server).metric(timeToFirstChunk, "gen_ai.response.model", undefined).unsafeUpdate(seconds, noTags)
+
+/** The token histogram, by token type: two keys, so that each update is a lookup. */
+const inputTokens = fromKey(
+  MetricKey.histogram("gen_ai.client.token.usage", tokenBoundaries, "Number of input and output tokens used."),
+  [MetricLabel.make("unit", "{token}"), MetricLabel.make("gen_ai.token.type", "input")]
+)
+const outputTokens = fromKey(
+  MetricKey.histogram("gen_ai.client.token.usage", tokenBoundaries, "Number of input and output tokens used."),
+  [MetricLabel.make("unit", "{token}"), MetricLabel.make("gen_ai.token.type", "output")]
+)
+
+/** A model's GenAI metrics, tagged with what every call of it has, and one more tag that varies. */
+class Recorders {
+  readonly #byMetric = new Map<object, Map<string | undefined, Updatable>>()
+  constructor(readonly tags: ReadonlyArray<readonly [string, string | undefined]>) {}
+  metric(metric: object, name: string, value: string | undefined): Updatable {
+    let byValue = this.#byMetric.get(metric)
+    if (byValue === undefined) {
+      byValue = new Map()
+      this.#byMetric.set(metric, byValue)
+    }
+    let found = byValue.get(value)
+    if (found === undefined) {
+      found = taggedMetric(metric, [...this.tags, [name, value]])
+      byValue.set(value, found)
+    }
+    return found
+  }
+}
+const recorders = new WeakMap<ModelId.ModelId, Recorders>()
+const recordersOf = (model: ModelId.ModelId, server: Provider.Server | undefined): Recorders => {
+  let found = recorders.get(model)
+  if (found === undefined) {
+    found = new Recorders([
+      ["gen_ai.operation.name", "chat"],
+      ["gen_ai.provider.name", model.provider],
+      ["gen_ai.request.model", model.name],
+      ["server.address", server?.address],
+      ["server.port", server === undefined ? undefined : String(server.port)]
+    ])
+    recorders.set(model, found)
+  }
+  return found
 }
 
 /** A call's attributes known before it is made. */
