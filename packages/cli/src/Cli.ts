@@ -7,7 +7,9 @@
  *   the answer to stdout, the model that gave it and the attempt trace to
  *   stderr. `-` as the prompt reads it from stdin; `--stream` writes the answer
  *   as it arrives; `--json` writes one JSON document (NDJSON chunks with
- *   `--stream`) to stdout, on failure too;
+ *   `--stream`) to stdout, on failure too; `-v` / `--verbose` writes each
+ *   routing decision (attempt, retry, failover, skip) to stderr as it happens,
+ *   one line each (with `--json`, the event as one line of JSON);
  * - `ironlabsai simulate` runs the loopback simulator of both wires until
  *   SIGINT / SIGTERM, optionally injecting failures and latency;
  * - `ironlabsai demo` runs the demo.
@@ -43,10 +45,18 @@ import { stripVTControlCharacters } from "node:util"
 import { Args, Command, HelpDoc, Options, Span, ValidationError } from "@effect/cli"
 import type { CliApp } from "@effect/cli"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type * as Runtime from "@effect/platform/Runtime"
+import type * as PlatformRuntime from "@effect/platform/Runtime"
 import * as Terminal from "@effect/platform/Terminal"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import type { Attempt, ChatCompletion, IronlabsClient, ProviderError, Router, RoutingError } from "@ironlabsai/core"
+import type {
+  Attempt,
+  ChatCompletion,
+  IronlabsClient,
+  ProviderError,
+  RouteEvent,
+  Router,
+  RoutingError
+} from "@ironlabsai/core"
 import type { Simulator } from "@ironlabsai/testing"
 import {
   Cause,
@@ -62,6 +72,7 @@ import {
   LogLevel,
   Option,
   Random,
+  Runtime,
   Schedule,
   Schema,
   Stream
@@ -221,6 +232,15 @@ const stream = Options.boolean("stream").pipe(
       "was written; the error goes to stderr and the exit code is 1."
   )
 )
+const chatVerbose = Options.boolean("verbose").pipe(
+  Options.withAlias("v"),
+  Options.withDescription(
+    "Print each routing decision on stderr as it happens, one line each: every attempt as it ends (its outcome, " +
+      "the error's reason and HTTP status, its duration), every retry with its wait, every failover with the " +
+      "models left, every model skipped and why. With --json, each line is the event as a JSON object. Never a key " +
+      "nor the prompt; stdout is unchanged."
+  )
+)
 const prompt = Args.text({ name: "prompt" }).pipe(
   Args.withDescription(
     "The user message to send. `-` reads it from stdin until end of input, trailing newlines removed; an empty " +
@@ -230,12 +250,13 @@ const prompt = Args.text({ name: "prompt" }).pipe(
 
 const chatCommand = Command.make(
   "chat",
-  { config, system, timeout, json, stream, prompt },
+  { config, system, timeout, json, stream, verbose: chatVerbose, prompt },
   (options): Effect.Effect<void, CliError, FileSystem.FileSystem | Terminal.Terminal> => chat(options)
 ).pipe(
   Command.withDescription(
     "Send one message through the load balancer. The answer goes to stdout; `Model used: <model id>` and the " +
-      "attempt trace go to stderr, so `> answer.txt` keeps the answer alone."
+      "attempt trace go to stderr, so `> answer.txt` keeps the answer alone. -v shows the routing decisions on " +
+      "stderr as they are made."
   )
 )
 
@@ -245,6 +266,7 @@ interface ChatOptions {
   readonly timeout: Option.Option<number>
   readonly json: boolean
   readonly stream: boolean
+  readonly verbose: boolean
   readonly prompt: string
 }
 
@@ -288,10 +310,11 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
       onNone: () => [user],
       onSome: (content) => [{ role: "system", content }, user]
     })
+    const onEvent = options.verbose ? yield* eventPrinter(options, redact) : undefined
     const client = Layer.effect(
       IronlabsClient,
       Effect.map(DefaultProviders.fromResolved(setup.connections), (providers) =>
-        core.IronlabsClient.fromPlan(setup.plan, providers, { timeout: setup.deadline })
+        core.IronlabsClient.fromPlan(setup.plan, providers, { timeout: setup.deadline, onEvent })
       )
     ).pipe(Layer.provide(UndiciHttpClient.layer))
     const request = Effect.flatMap(IronlabsClient, (service) =>
@@ -399,6 +422,96 @@ const failed = (
       })
     )
   )
+
+// =============================================================================
+// chat -v: the routing decisions as they happen
+// =============================================================================
+
+/**
+ * The listener of `-v`: each route event, as the router reports it
+ * (synchronously), printed at once to stderr as one line, so that it comes
+ * between the pieces of a streamed answer and before the trace. With --json
+ * the line is the event itself as JSON; else {@link eventLine}, with a
+ * coloured symbol in front on a terminal that may carry colour.
+ */
+const eventPrinter = (
+  options: { readonly json: boolean },
+  redact: (text: string) => string
+): Effect.Effect<RouteEvent.Listener, never, Terminal.Terminal> =>
+  Effect.gen(function* () {
+    const decorated = (yield* colours).stderr
+    const text = (event: RouteEvent.RouteEvent): string =>
+      options.json ? JSON.stringify(event) : decorated ? `${eventSymbol(event)} ${eventLine(event)}` : eventLine(event)
+    // The command's own console (colour stripped where it may not go, or a test's), from the router's callback.
+    const print = Runtime.runSync(yield* Effect.runtime<never>())
+    return (event) => print(Console.error(redact(text(event))))
+  })
+
+/**
+ * A route event in words, for a person reading stderr:
+ *
+ * - `openai/gpt-4o attempt 1: failure Overloaded (HTTP 503) after 12 ms`
+ * - `openai/gpt-4o retrying in 500 ms (Overloaded)`
+ * - `failing over from openai/gpt-4o (Overloaded, HTTP 503), 1 model left`
+ * - `skipped anthropic/claude-3-5-haiku-20241022: open until 2026-12-01T10:00:00.000Z (Overloaded)`
+ * - `anthropic/claude-3-5-haiku-20241022 attempt 1: success after 80 ms`
+ */
+const eventLine = (event: RouteEvent.RouteEvent): string => {
+  switch (event.type) {
+    case "attempt": {
+      const outcome =
+        event.outcome === "failure"
+          ? `failure ${event.reason ?? "unknown"}${event.status === undefined ? "" : ` (HTTP ${event.status})`}`
+          : event.outcome === "cancelled"
+            ? "cancelled (a hedge won)"
+            : "success"
+      const probe = event.probe ? " (half-open probe)" : ""
+      return `${event.model} attempt ${event.attempt}${probe}: ${outcome} after ${Math.round(event.duration_ms)} ms`
+    }
+    case "retry":
+      return `${event.model} retrying in ${Math.round(event.delay_ms)} ms (${event.reason})`
+    case "failover": {
+      const why = `${event.reason}${event.status === undefined ? "" : `, HTTP ${event.status}`}`
+      return event.to_models === 0
+        ? `no model left to try after ${event.model} (${why})`
+        : `failing over from ${event.model} (${why}), ${event.to_models} model${event.to_models === 1 ? "" : "s"} left`
+    }
+    case "skip":
+      return `skipped ${event.model}: ${skipWords(event)}`
+  }
+}
+
+/** Why a model was skipped: its state and until when, the budget spent, or the fields it cannot serve. */
+const skipWords = (skip: Attempt.Skip): string => {
+  const until = skip.until === undefined ? "" : ` until ${new Date(skip.until).toISOString()}`
+  switch (skip.reason) {
+    case "unsupported":
+      return `cannot serve ${skip.fields === undefined ? "the request" : skip.fields.join(", ")}`
+    case "retry-budget":
+      return "retry budget spent"
+    case "budget":
+      return `${skip.cause === undefined ? "rate" : skip.cause} budget spent${until}`
+    default:
+      return `${skip.reason}${until}${skip.cause === undefined ? "" : ` (${skip.cause})`}`
+  }
+}
+
+/** The symbol in front of a verbose line on a terminal, in its colour. */
+const eventSymbol = (event: RouteEvent.RouteEvent): string => {
+  switch (event.type) {
+    case "attempt":
+      return event.outcome === "success" ? sgr("32", "✓") : event.outcome === "failure" ? sgr("31", "✗") : sgr("2", "○")
+    case "retry":
+      return sgr("33", "↻")
+    case "failover":
+      return sgr("33", "⇢")
+    case "skip":
+      return sgr("2", "⤳")
+  }
+}
+
+/** `text` in an SGR style: 2 dim, 31 red, 32 green, 33 yellow. */
+const sgr = (code: string, text: string): string => `\x1b[${code}m${text}\x1b[0m`
 
 /** A JSON document for stdout: indented, or one line (NDJSON) with --stream. */
 const jsonText = (value: unknown, options: { readonly stream: boolean }): string =>
@@ -778,7 +891,7 @@ const cli = Command.run(command, {
     HelpDoc.p(
       "What a command produces goes to stdout: chat's answer (or, with --json, its JSON document), the " +
         "simulator's address, the demo's report. What it says about it goes to stderr: the model used and the " +
-        "attempt trace, log lines (warnings and errors; see --log-level), errors, progress bars. No colour nor " +
+        "attempt trace, with chat -v each routing decision as it is made, log lines (warnings and errors; see --log-level), errors, progress bars. No colour nor " +
         "other escape codes on a stream that is not a terminal, nor when NO_COLOR is set or TERM is dumb."
     ),
     HelpDoc.h1("ENVIRONMENT"),
@@ -877,6 +990,6 @@ export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
  * @since 0.1.0
  * @category running
  */
-export const teardown: Runtime.Teardown = (exit, onExit) => onExit(exitCode(exit))
+export const teardown: PlatformRuntime.Teardown = (exit, onExit) => onExit(exitCode(exit))
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))

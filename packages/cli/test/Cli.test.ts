@@ -149,7 +149,7 @@ describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
     const out = await help(["chat", "--help"])
     assert.include(
       out,
-      "\n$ ironlabsai chat (-c, --config file) [--system text] [--timeout float] [--json] [--stream] <prompt>\n"
+      "\n$ ironlabsai chat (-c, --config file) [--system text] [--timeout float] [--json] [--stream] [(-v, --verbose)] <prompt>\n"
     )
     assert.include(out, "The answer goes to stdout; `Model used: <model id>` and the attempt trace go to stderr")
     for (const option of [
@@ -158,6 +158,7 @@ describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
       "--timeout float",
       "--json",
       "--stream",
+      "(-v, --verbose)",
       "<prompt>"
     ]) {
       assert.include(out, option)
@@ -167,6 +168,8 @@ describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
     assert.include(out, "`-` reads it from stdin until end of input")
     assert.include(out, '{ "error": { "_tag", "message", ..., "attempts" } }')
     assert.include(out, "one line of JSON (NDJSON)")
+    assert.include(out, "Print each routing decision on stderr as it happens, one line each")
+    assert.include(out, "With --json, each line is the event as a JSON object.")
   })
 
   it("the full command also with -h, and with options before it", async () => {
@@ -566,6 +569,200 @@ describe.concurrent("ironlabsai chat", { timeout: spawnTimeout }, () => {
     assert.strictEqual(result.stdout, "")
     assert.strictEqual(result.stderr, `Config file not found: ${file}\n`)
   })
+})
+
+describe.concurrent("ironlabsai chat -v", { timeout: spawnTimeout }, () => {
+  const PROMPT = "Describe a sunset over the harbour."
+  /**
+   * gpt-4o answers 503 twice, the first time asking for 100 ms (above the jittered 50 ms backoff of
+   * failover.json, so the wait is exactly 100 ms): a retry, then a failover to Haiku.
+   */
+  const retryThenFailOver = (sim: Simulator.Simulator) =>
+    sim.script("gpt-4o", { status: 503, headers: { "retry-after-ms": "100" } }, { status: 503 })
+  /** The decisions of {@link retryThenFailOver}, as -v prints them; only the durations of the calls vary. */
+  const decisions = [
+    `${GPT} attempt 1: failure Overloaded (HTTP 503) after N ms`,
+    `${GPT} retrying in 100 ms (Overloaded)`,
+    `${GPT} attempt 2: failure Overloaded (HTTP 503) after N ms`,
+    `failing over from ${GPT} (Overloaded, HTTP 503), 1 model left`,
+    `${HAIKU} attempt 1: success after N ms`
+  ]
+  /** stderr's lines, a call's measured duration (`after 12 ms`, at the end of an attempt's line) as `after N ms`. */
+  const verboseLines = (stderr: string) =>
+    stderr.split("\n").map((line) => line.replace(/ after \d+ ms$/, " after N ms"))
+  /** The lines of the trace after an answer: as without -v. */
+  const trace = [
+    `Model used: ${HAIKU}`,
+    "Attempts (3):",
+    `1. ${GPT} Overloaded (HTTP 503) N ms Simulated server_error.`,
+    `2. ${GPT} Overloaded (HTTP 503) N ms Simulated server_error.`,
+    `3. ${HAIKU} ok N ms`,
+    ""
+  ]
+
+  it("prints each decision on stderr in order, the retry with its wait, then the trace as before; stdout unchanged", () =>
+    withSimulator(async (sim) => {
+      retryThenFailOver(sim)
+      const result = await cli(["chat", "-c", fixture("failover.json"), "-v", PROMPT], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, "Simulated answer from claude-3-5-haiku-20241022.\n")
+      const lines = verboseLines(result.stderr)
+      assert.deepStrictEqual(lines.slice(0, decisions.length), decisions)
+      assert.strictEqual(normalize(lines.slice(decisions.length).join("\n")), trace.join("\n"))
+      assert.notInclude(result.stderr, PROMPT)
+    }))
+
+  it("--verbose with --stream: each decision is printed when it is made, before the answer comes", () =>
+    withSimulator(async (sim) => {
+      retryThenFailOver(sim)
+      sim.script("claude-3-5-haiku-20241022", {
+        chunks: ["Salt ", "wind."],
+        firstChunkDelay: 1000,
+        chunkInterval: 100
+      })
+      const child = spawnCli(["chat", "-c", fixture("failover.json"), "--stream", "--verbose", PROMPT], pointedAt(sim))
+      const done = finish(child)
+      let stdout = ""
+      child.stdout.on("data", (data) => {
+        stdout += data
+      })
+      let stderr = ""
+      // The failover is on stderr while Haiku has not answered yet (its first chunk comes a second later): nothing
+      // waits for the end of the request.
+      await new Promise<void>((resolve, reject) => {
+        child.stderr.on("data", (data) => {
+          stderr += data
+          if (stderr.includes("failing over")) resolve()
+        })
+        child.on("exit", () => reject(new Error(`chat exited before failing over: ${stderr}`)))
+      })
+      assert.strictEqual(stdout, "")
+      const result = await done
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.strictEqual(result.stdout, "Salt wind.\n")
+      assert.deepStrictEqual(verboseLines(result.stderr), [...decisions, `Model used: ${HAIKU}`, ""])
+    }))
+
+  it("--json -v: stderr is the events as JSON, one per line, and stdout the JSON answer alone", () =>
+    withSimulator(async (sim) => {
+      retryThenFailOver(sim)
+      const result = await cli(["chat", "-c", fixture("failover.json"), "--json", "-v", PROMPT], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      const completion = JSON.parse(result.stdout)
+      assert.strictEqual(completion.model, HAIKU)
+      assert.strictEqual(completion.choices[0].message.content, "Simulated answer from claude-3-5-haiku-20241022.")
+      assert.isTrue(result.stderr.endsWith("}\n"), result.stderr)
+      const events = result.stderr
+        .slice(0, -1)
+        .split("\n")
+        .map((line) => JSON.parse(line))
+      // The calls' durations are measured: a number of milliseconds, whatever its value.
+      for (const event of events) if (event.type === "attempt") assert.isAtLeast(event.duration_ms, 0)
+      assert.deepStrictEqual(
+        events.map((event) => (event.type === "attempt" ? { ...event, duration_ms: 0 } : event)),
+        [
+          {
+            type: "attempt",
+            model: GPT,
+            outcome: "failure",
+            attempt: 1,
+            duration_ms: 0,
+            reason: "Overloaded",
+            status: 503,
+            probe: false
+          },
+          { type: "retry", model: GPT, reason: "Overloaded", delay_ms: 100, attempt: 2 },
+          {
+            type: "attempt",
+            model: GPT,
+            outcome: "failure",
+            attempt: 2,
+            duration_ms: 0,
+            reason: "Overloaded",
+            status: 503,
+            probe: false
+          },
+          { type: "failover", model: GPT, reason: "Overloaded", status: 503, to_models: 1 },
+          { type: "attempt", model: HAIKU, outcome: "success", attempt: 1, duration_ms: 0, probe: false }
+        ]
+      )
+      assert.notInclude(result.stderr, PROMPT)
+    }))
+
+  it("--stream --json -v: NDJSON chunks on stdout, NDJSON events on stderr", () =>
+    withSimulator(async (sim) => {
+      retryThenFailOver(sim)
+      sim.script("claude-3-5-haiku-20241022", { chunks: ["Salt ", "wind."] })
+      const result = await cli(
+        ["chat", "-c", fixture("failover.json"), "--stream", "--json", "-v", PROMPT],
+        pointedAt(sim)
+      )
+      assert.strictEqual(result.code, 0, result.stderr)
+      const lines = (text: string) =>
+        text
+          .slice(0, -1)
+          .split("\n")
+          .map((line) => JSON.parse(line))
+      for (const chunk of lines(result.stdout))
+        assert.deepInclude(chunk, { object: "chat.completion.chunk", model: HAIKU })
+      assert.deepStrictEqual(
+        lines(result.stderr).map((event) => [event.type, event.model]),
+        [
+          ["attempt", GPT],
+          ["retry", GPT],
+          ["attempt", GPT],
+          ["failover", GPT],
+          ["attempt", HAIKU]
+        ]
+      )
+    }))
+
+  it("when every model fails: the last failover says no model is left, then the error and the trace", () =>
+    withSimulator(async (sim) => {
+      sim.script("gpt-4o", { status: 500, headers: { "retry-after-ms": "100" } }, { status: 502 })
+      sim.script("claude-3-5-haiku-20241022", {
+        status: 401,
+        error: { type: "authentication_error", message: `invalid x-api-key ${CANARY}` }
+      })
+      const result = await cli(["chat", "-c", fixture("failover.json"), "-v", PROMPT], pointedAt(sim))
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual(result.stdout, "")
+      const lines = verboseLines(result.stderr)
+      assert.deepStrictEqual(lines.slice(0, 7), [
+        `${GPT} attempt 1: failure ServerError (HTTP 500) after N ms`,
+        `${GPT} retrying in 100 ms (ServerError)`,
+        `${GPT} attempt 2: failure ServerError (HTTP 502) after N ms`,
+        `failing over from ${GPT} (ServerError, HTTP 502), 1 model left`,
+        `${HAIKU} attempt 1: failure Authentication (HTTP 401) after N ms`,
+        `no model left to try after ${HAIKU} (Authentication, HTTP 401)`,
+        `All models failed after 3 attempts: ${GPT}: ServerError x2; ${HAIKU}: Authentication`
+      ])
+      assert.strictEqual(lines[7], "Attempts (3):")
+    }))
+
+  it("names a model skipped without a call, and why", () =>
+    withSimulator(async (sim) => {
+      const result = await cli(["chat", "-c", fixture("unservable.json"), "-v", "Weather in Paris?"], pointedAt(sim))
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(verboseLines(result.stderr).slice(0, 3), [
+        `skipped ${HAIKU}: cannot serve messages[1].name`,
+        `${GPT} attempt 1: success after N ms`,
+        `Model used: ${GPT}`
+      ])
+    }))
+
+  it("without -v, none of it: the trace alone, and with --json nothing on stderr", () =>
+    withSimulator(async (sim) => {
+      retryThenFailOver(sim)
+      const plain = await cli(["chat", "-c", fixture("failover.json"), PROMPT], pointedAt(sim))
+      assert.strictEqual(plain.code, 0, plain.stderr)
+      assert.strictEqual(normalize(plain.stderr), trace.join("\n"))
+      retryThenFailOver(sim)
+      const json = await cli(["chat", "-c", fixture("failover.json"), "--json", PROMPT], pointedAt(sim))
+      assert.strictEqual(json.code, 0, json.stderr)
+      assert.strictEqual(json.stderr, "")
+      assert.strictEqual(JSON.parse(json.stdout).model, HAIKU)
+    }))
 })
 
 describe("ironlabsai simulate", { timeout: spawnTimeout }, () => {
