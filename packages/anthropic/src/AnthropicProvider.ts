@@ -108,7 +108,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
             limitSpentOf: AnthropicRateLimit.spentOf,
             onLimitSpent,
             maxBytes: options.maxResponseBytes,
-            apiKey: apiKey.right
+            apiKey: apiKey.right,
+            messages: request.messages
           })
         ).pipe(
           Effect.zipWith(Clock.currentTimeMillis, (message, now) =>
@@ -135,7 +136,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
               onLimitSpent,
               parser: () => AnthropicStream.eventParser(model, { jsonTool, created: Math.floor(now / 1000) }),
               maxBytes: options.maxResponseBytes,
-              apiKey: apiKey.right
+              apiKey: apiKey.right,
+              messages: request.messages
             })
           )
         )

@@ -654,6 +654,7 @@ const runPlan = <A, B, R>(
         const others = remaining.filter((m) => m !== model && !tried.includes(m))
         // A failover is routine (debug); what changes a model's state (a hold, a breaker) is logged as a warning.
         const failOver = (last: ProviderError.ProviderError) => {
+          if (others.length > 0) report.failovers++
           emit({
             type: "failover",
             model: model.model.id,
@@ -1298,6 +1299,8 @@ class Report {
   /** The model a stream committed to. */
   winner: string | undefined
   hedges = 0
+  /** Times the request left a model for another after its failure. */
+  failovers = 0
 
   /** Counts a trace entry in the router's metrics. */
   counted(entry: Attempt.Attempt): void {
@@ -1340,19 +1343,15 @@ class Report {
     let calls = 0
     let skips = 0
     let budgetRejections = 0
-    const called = new Set<string>()
     for (const a of attempts) {
       if (a.outcome === "skipped") {
         skips++
         if (a.skip?.reason === "budget") budgetRejections++
-      } else {
-        calls++
-        called.add(a.model)
-      }
+      } else calls++
     }
     const summary: Record<string, unknown> = {
       "ironlabsai.attempts": calls,
-      "ironlabsai.failovers": Math.max(0, called.size - 1),
+      "ironlabsai.failovers": this.failovers,
       "ironlabsai.skips": skips,
       "ironlabsai.hedges": this.hedges,
       "ironlabsai.budget_rejections": budgetRejections

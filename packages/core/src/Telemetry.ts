@@ -398,14 +398,43 @@ export const withCallSpan = <R>(
   call: Call,
   effect: Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError, R>
 ): Effect.Effect<ChatCompletion.ChatCompletion, ProviderError.ProviderError, R> =>
-  Effect.withSpan(
-    Effect.tapBoth(effect, {
-      onSuccess: (reply) => Effect.annotateCurrentSpan(answerAttributes(call, reply)),
-      onFailure: (error) => Effect.annotateCurrentSpan("error.type", error.reason)
-    }),
-    spanName(call),
-    { kind: "client", captureStackTrace: false, attributes: callAttributes(call) }
-  )
+  Effect.flatMap(Effect.makeSpan(spanName(call), clientSpan), (span) => {
+    setAttributes(span, callAttributes(call))
+    return Effect.withParentSpan(effect, span).pipe(
+      Effect.onExit((exit) =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) setAttributes(span, answerAttributes(call, exit.value))
+            else {
+              const type = errorType(exit)
+              if (type !== undefined) span.attribute("error.type", type)
+            }
+            span.end(clock.unsafeCurrentTimeNanos(), exit)
+          })
+        )
+      )
+    )
+  })
+
+const clientSpan = { kind: "client", captureStackTrace: false } as const
+
+/**
+ * Sets attributes on a span; a list goes on an OpenTelemetry span as a list,
+ * as the conventions want (`gen_ai.response.finish_reasons`): Effect's
+ * OpenTelemetry span (`@effect/opentelemetry` 0.64) writes any value that is
+ * not a string, number or boolean as JSON text, so a list is set again on
+ * the span it wraps.
+ */
+const setAttributes = (span: Tracer.Span, attributes: Record<string, unknown>): void => {
+  for (const [key, value] of Object.entries(attributes)) {
+    span.attribute(key, value)
+    if (!Array.isArray(value)) continue
+    const wrapped = (span as { readonly span?: { readonly setAttribute?: unknown } }).span
+    if (typeof wrapped?.setAttribute === "function") {
+      ;(wrapped as { setAttribute(key: string, value: ReadonlyArray<unknown>): unknown }).setAttribute(key, value)
+    }
+  }
+}
 
 /**
  * A streamed call to a model: `open` succeeds with the rest of the stream
@@ -450,7 +479,7 @@ export const observeStreamCall = <R>(
             recordCallEnd(call.model, call.server, seen.model, seen.usage, type, seconds)
           }
           if (span === undefined) return
-          for (const [key, value] of Object.entries(seen.attributes())) span.attribute(key, value)
+          setAttributes(span, seen.attributes())
           if (type !== undefined) span.attribute("error.type", type)
           span.end(clock.unsafeCurrentTimeNanos(), exit)
         })
@@ -461,21 +490,20 @@ export const observeStreamCall = <R>(
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     const start = clock.unsafeCurrentTimeMillis()
     if (!traced) return Effect.map(open, (stream) => rest(stream, undefined, clock, start))
-    return Effect.flatMap(
-      Effect.makeSpan(spanName(call), { kind: "client", captureStackTrace: false, attributes: callAttributes(call) }),
-      (span) =>
-        Effect.withParentSpan(open, span).pipe(
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              if (Exit.isSuccess(exit)) return
-              const type = errorType(exit)
-              if (type !== undefined) span.attribute("error.type", type)
-              span.end(clock.unsafeCurrentTimeNanos(), exit)
-            })
-          ),
-          Effect.map((stream) => rest(stream, span, clock, start))
-        )
-    )
+    return Effect.flatMap(Effect.makeSpan(spanName(call), clientSpan), (span) => {
+      setAttributes(span, callAttributes(call))
+      return Effect.withParentSpan(open, span).pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) return
+            const type = errorType(exit)
+            if (type !== undefined) span.attribute("error.type", type)
+            span.end(clock.unsafeCurrentTimeNanos(), exit)
+          })
+        ),
+        Effect.map((stream) => rest(stream, span, clock, start))
+      )
+    })
   })
 }
 

@@ -238,6 +238,8 @@ export interface DecodeOptions<A, I> extends LimitSpentOptions {
   readonly maxBytes?: number | undefined
   /** The key the call was made with: a body that echoes it has it cut out before it reaches an error. */
   readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** The messages sent: an error body that echoes their text has it cut out (`Redaction.promptRedactor`). */
+  readonly messages?: ReadonlyArray<{ readonly content?: unknown }> | undefined
 }
 
 /**
@@ -251,11 +253,15 @@ const rejected = <E extends { readonly message: string }>(
     readonly errorOf: ErrorOf
     readonly rateLimitResetOf?: RateLimitResetOf | undefined
     readonly apiKey?: Redacted.Redacted<string> | undefined
+    readonly messages?: ReadonlyArray<{ readonly content?: unknown }> | undefined
   }
 ): Effect.Effect<never, ProviderError.ProviderError> =>
   readBody(reply, { model: options.model, maxBytes: maxErrorBodyBytes, truncate: true, apiKey: options.apiKey }).pipe(
     Effect.flatMap((text) => {
-      const redact = redactor(options.apiKey)
+      const withoutKey = redactor(options.apiKey)
+      // Made only here, on the error path: a success never walks the messages.
+      const withoutPrompt = Redaction.promptRedactor(Redaction.messageTexts(options.messages ?? []))
+      const redact = (value: string) => withoutPrompt(withoutKey(value))
       return Effect.flip(
         failure({
           ...options,
@@ -458,6 +464,8 @@ export interface StreamOptions extends LimitSpentOptions {
   readonly maxBytes?: number | undefined
   readonly maxEventBytes?: number | undefined
   readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** The messages sent: an error body that echoes their text has it cut out. */
+  readonly messages?: ReadonlyArray<{ readonly content?: unknown }> | undefined
 }
 
 /**

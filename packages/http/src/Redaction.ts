@@ -81,3 +81,49 @@ const formsOf = (value: string): ReadonlyArray<string> => {
     ])
   ]
 }
+
+/** What replaces a prompt's text. */
+const promptMark = "[prompt]"
+
+/**
+ * A function that cuts the caller's message texts out of a provider's error
+ * body, which may echo them back (a 400 quoting the content it refused): a
+ * prompt is the user's data and goes in no error, log or span. Texts under
+ * `shortKeyLength` characters are left, as short keys are: too short to be
+ * the user's data worth hiding, and cutting them would mangle the message.
+ * Escaped as JSON too, as a JSON body writes them.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const promptRedactor = (texts: ReadonlyArray<string>): ((text: string) => string) => {
+  const forms = [
+    ...new Set(
+      texts
+        .filter((text) => text.length >= shortKeyLength)
+        .flatMap((text) => [text, JSON.stringify(text).slice(1, -1)])
+        // The longest first: a text that contains another is cut whole.
+        .sort((a, b) => b.length - a.length)
+    )
+  ]
+  if (forms.length === 0) return (text) => text
+  return (text) => forms.reduce((acc, form) => (acc.includes(form) ? acc.replaceAll(form, promptMark) : acc), text)
+}
+
+/**
+ * The texts of a request's messages: string contents and text parts.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
+export const messageTexts = (messages: ReadonlyArray<{ readonly content?: unknown }>): ReadonlyArray<string> =>
+  messages.flatMap((message) => {
+    const content = message.content
+    if (typeof content === "string") return [content]
+    if (!Array.isArray(content)) return []
+    return content.flatMap((part: unknown) =>
+      typeof part === "object" && part !== null && typeof (part as { text?: unknown }).text === "string"
+        ? [(part as { text: string }).text]
+        : []
+    )
+  })

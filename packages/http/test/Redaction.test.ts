@@ -36,4 +36,25 @@ describe("Redaction.redactor", () => {
     const one = Redaction.redactor([Redacted.make("k")])
     assert.strictEqual(one("Unknown key k"), "Unknown key [redacted]")
   })
+
+  it("cuts the caller's message texts out of an error body that echoes them, JSON-escaped too", () => {
+    const prompt = 'Summarise "the memo" for the board'
+    const texts = Redaction.messageTexts([
+      { content: prompt },
+      { content: [{ type: "text", text: "a second part, long enough" }, { type: "image_url" }] },
+      { content: "Hi" },
+      {}
+    ])
+    assert.deepStrictEqual(texts, [prompt, "a second part, long enough", "Hi"])
+    const cut = Redaction.promptRedactor(texts)
+    assert.strictEqual(cut(`invalid content: ${prompt}`), "invalid content: [prompt]")
+    assert.strictEqual(
+      cut(`{"error":{"message":"bad: ${JSON.stringify(prompt).slice(1, -1)}"}}`),
+      '{"error":{"message":"bad: [prompt]"}}'
+    )
+    assert.strictEqual(cut("part: a second part, long enough."), "part: [prompt].")
+    // A text too short to be worth hiding is left, so that the message stays readable.
+    assert.strictEqual(cut("Hi there"), "Hi there")
+    assert.strictEqual(Redaction.promptRedactor([])("text"), "text")
+  })
 })

@@ -94,7 +94,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
             limitSpentOf: OpenAiRateLimit.spentOf,
             onLimitSpent,
             maxBytes: options.maxResponseBytes,
-            apiKey: apiKey.right
+            apiKey: apiKey.right,
+            messages: request.messages
           })
         )
       },
@@ -115,7 +116,8 @@ export const make = (options: Options = {}): Effect.Effect<Provider.Provider, ne
           onLimitSpent,
           parser: () => parseEvent(model.id),
           maxBytes: options.maxResponseBytes,
-          apiKey: apiKey.right
+          apiKey: apiKey.right,
+          messages: request.messages
         })
       }
     }
