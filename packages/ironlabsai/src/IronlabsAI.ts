@@ -8,6 +8,11 @@
  * `ClientClosed` once the client is closed. With `stream: true` it resolves to
  * an async iterator of OpenAI chunks.
  *
+ * What the router decides is observable three ways: typed events
+ * (`client.on("failover", listener)`), log lines (the `logger` and `logLevel`
+ * options; warnings to the console by default), and OpenTelemetry spans and
+ * metrics (the `telemetry` option and `ironlabsai/OpenTelemetry`).
+ *
  * @example
  * import { IronlabsAI } from "ironlabsai"
  *
@@ -25,6 +30,7 @@ import {
   IronlabsClient as Core,
   type ModelHealth,
   Reliability,
+  type RouteEvent,
   type Router,
   RoutingError
 } from "@ironlabsai/core"
@@ -35,8 +41,12 @@ import {
   Duration,
   Effect,
   Either,
+  Logger as EffectLogger,
+  LogLevel as EffectLogLevel,
   Exit,
   type Fiber,
+  FiberRef,
+  type HashMap,
   identity,
   Layer,
   ManagedRuntime,
@@ -61,7 +71,139 @@ export interface ClientOptions extends DefaultProviders.Options {
    * `RangeError` for one out of range). `null` or `undefined`: none.
    */
   readonly timeout?: number | null | undefined
+  /**
+   * Where the library's log lines go: an object with any of `debug`, `info`,
+   * `warn` and `error`, each called with the message and its fields (the
+   * model, the reason, ...; never a key or a prompt), so `console` itself
+   * fits, as does a pino or winston logger wrapped in a line each; a level
+   * the object has no function for is dropped. `false` silences the library.
+   * `null` or `undefined`: the console, one line per message
+   * (`ironlabsai: breaker opened model=openai/gpt-4o reason=Overloaded until=...`).
+   * A logger that throws is ignored. Anything else is a `TypeError`.
+   *
+   * @since 0.4.0
+   */
+  readonly logger?: Logger | false | null | undefined
+  /**
+   * The least severe lines logged: `"debug"` (each routing decision:
+   * retrying, failing over, skipped, retry budget spent), `"info"` (a breaker
+   * probing, closing), `"warn"` (a model held, a breaker opened, a config that
+   * is valid but almost certainly a mistake), `"error"` (a listener that
+   * threw), or `"silent"`. `null` or `undefined`: `"warn"`. Anything else is
+   * a `TypeError`.
+   *
+   * @since 0.4.0
+   */
+  readonly logLevel?: LogLevel | null | undefined
+  /**
+   * Where spans go: `tracing()` from `ironlabsai/OpenTelemetry`, which sends
+   * one `ironlabsai.route` span per request and a `chat {model}` client span
+   * per call to the OpenTelemetry tracer provider (the global one, registered
+   * by `NodeSDK.start()`, or the one given). `null` or `undefined`: no spans
+   * are made, at no cost. Metrics need no option: see `metricProducer()`.
+   *
+   * @since 0.4.0
+   */
+  readonly telemetry?: Tracing | null | undefined
+  /**
+   * Whether the `chat {model}` spans carry the messages sent and the answer
+   * (`gen_ai.input.messages`, `gen_ai.output.messages`). Off by default: a
+   * prompt is the user's data. A boolean, else a `TypeError`.
+   *
+   * @since 0.4.0
+   */
+  readonly recordContent?: boolean | null | undefined
 }
+
+/**
+ * What the client logs through: any of the four levels, each called with
+ * the message and its fields (`model`, `reason`, `until`, `delay_ms`, ...).
+ * `console` fits; so does an object that forwards to pino or winston:
+ * `{ warn: (message, fields) => pino.warn(fields, message) }`.
+ *
+ * @example
+ * import { IronlabsAI } from "ironlabsai"
+ *
+ * const lines: Array<string> = []
+ * const client = new IronlabsAI({
+ *   reliability: { failover_chain: [{ model: "openai/gpt-4o" }, { model: "anthropic/claude-3-5-haiku-20241022" }] },
+ *   logger: { debug: (message, fields) => lines.push(`${message} ${JSON.stringify(fields)}`) },
+ *   logLevel: "debug"
+ * })
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Logger {
+  readonly debug?: LogFunction | undefined
+  readonly info?: LogFunction | undefined
+  readonly warn?: LogFunction | undefined
+  readonly error?: LogFunction | undefined
+}
+
+/**
+ * One level of a `Logger`: the message, and the fields it is about.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type LogFunction = (message: string, fields: Record<string, unknown>) => void
+
+/**
+ * The least severe level logged; `"silent"` logs nothing.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent"
+
+/**
+ * Where the facade's spans go: made by `tracing()` of
+ * `ironlabsai/OpenTelemetry` (the module that needs the OpenTelemetry
+ * packages; the facade itself does not), given as the `telemetry` option.
+ * Opaque: an Effect `Layer` that installs a tracer in the client's runtime.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Tracing {
+  readonly _tag: "Tracing"
+  readonly layer: Layer.Layer<never>
+}
+
+/**
+ * The events `client.on(type, listener)` delivers, by type: the router's
+ * decisions for every request (`RouteEvent`), as they happen, and model
+ * health's transitions (`ModelHealth.Transition`). An event names models,
+ * reasons and numbers, never a key or a prompt.
+ *
+ * - `attempt`: a call to a model ended (`outcome` `success`, `failure`
+ *   with `reason` and `status`, or `cancelled`), `attempt` counting the calls
+ *   to that model in the request from 1.
+ * - `retry`: the model is called again after `delay_ms`.
+ * - `failover`: the request leaves the model for the `to_models` left.
+ * - `skip`: a model passed over without a call, and why.
+ * - `health`: a model's state changed (`healthy`, `held`, `open`,
+ *   `half-open`), with `until` and `reason` when it is held or open.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Events {
+  readonly attempt: RouteEvent.AttemptEvent
+  readonly retry: RouteEvent.RetryEvent
+  readonly failover: RouteEvent.FailoverEvent
+  readonly skip: RouteEvent.SkipEvent
+  readonly health: ModelHealth.Transition
+}
+
+/**
+ * A listener of one type of event.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export type Listener<K extends keyof Events> = (event: Events[K]) => void
 
 /**
  * The options of one `create` call, checked as `fetch` checks its own before
@@ -168,6 +310,17 @@ export class IronlabsAI {
   /** The calls in flight (streams until the provider has sent all), each by the function that stops it. */
   readonly #calls = new Set<Stop>()
   #closing: Promise<void> | undefined
+  /** The listeners of each type, in the order added; replaced, never mutated, so a dispatch in progress is unaffected. */
+  readonly #listeners: Record<keyof Events, ReadonlyArray<AnyListener> | undefined> = {
+    attempt: undefined,
+    retry: undefined,
+    failover: undefined,
+    skip: undefined,
+    health: undefined
+  }
+  /** The fiber reading model health's transitions, while there is a `health` listener. */
+  #healthFiber: Fiber.RuntimeFiber<void, unknown> | undefined
+  readonly #log: Log
 
   constructor(options: ClientOptions) {
     // The config is decoded once and env read once, here, so that a bad config, key or URL throws now and
@@ -188,14 +341,25 @@ export class IronlabsAI {
       identity
     )
     this.plan = plan
-    // What is valid but almost certainly a mistake (a timeout in milliseconds) is said at once, as a warning.
-    Effect.runSync(Core.logWarnings(plan))
     const timeout = seconds(options.timeout, "timeout")
+    const log = makeLog(options.logger, options.logLevel)
+    const telemetry = checkTelemetry(options.telemetry)
+    const recordContent = checkBoolean(options.recordContent, "recordContent")
+    this.#log = log
+    // What is valid but almost certainly a mistake (a timeout in milliseconds) is said at once, as a warning.
+    Effect.runSync(Effect.provide(Core.logWarnings(plan), log.layer))
+    // One dispatcher for every request: it returns at once for a type nobody listens to.
+    const listeners = this.#listeners
+    const onEvent: RouteEvent.Listener = (event) => {
+      const current = listeners[event.type]
+      if (current !== undefined) dispatch(current, event.type, event, log)
+    }
     const client = Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
-      Core.fromPlan(plan, providers, { timeout })
+      Core.fromPlan(plan, providers, { timeout, onEvent, recordContent })
     )
+    const layer = Layer.effect(IronlabsClient, client).pipe(Layer.provide(UndiciHttpClient.layer))
     this.#runtime = ManagedRuntime.make(
-      Layer.effect(IronlabsClient, client).pipe(Layer.provide(UndiciHttpClient.layer))
+      telemetry === undefined ? Layer.merge(layer, log.layer) : Layer.mergeAll(layer, log.layer, telemetry.layer)
     )
     const start: Start = (effect, signal, onExit) => this.#start(effect, signal, onExit)
     const closed = () => this.#closing !== undefined
@@ -255,17 +419,102 @@ export class IronlabsAI {
   }
 
   /**
+   * Adds a listener of one type of event (`Events`): `attempt`, `retry`,
+   * `failover` and `skip` for every request's routing, `health` for model
+   * health's transitions. Route events are delivered synchronously, in the
+   * order they happen, while the request is routed; `health` events in the
+   * order of the transitions, from the moment the first `health` listener is
+   * added (model health is watched only while one is). A listener that
+   * throws does not break the request: it is logged at error level with the
+   * event type and the class of what it threw. As with Node's
+   * `EventEmitter`, adding a listener twice delivers each event to it twice.
+   * An unknown type or a listener that is not a function is a `TypeError`.
+   * Returns the client, for chaining.
+   *
+   * @example
+   * import { IronlabsAI } from "ironlabsai"
+   *
+   * const client = new IronlabsAI({
+   *   reliability: { failover_chain: [{ model: "openai/gpt-4o" }, { model: "anthropic/claude-3-5-haiku-20241022" }] }
+   * })
+   * client
+   *   .on("failover", (event) => console.log(`${event.model} failed (${event.reason}), ${event.to_models} left`))
+   *   .on("health", (t) => console.log(`${t.model}: ${t.from} -> ${t.to}`))
+   *
+   * @since 0.4.0
+   */
+  on<K extends keyof Events>(type: K, listener: Listener<K>): this {
+    checkListener(type, listener, "on")
+    const current = this.#listeners[type]
+    this.#listeners[type] = current === undefined ? [listener as AnyListener] : [...current, listener as AnyListener]
+    if (type === "health") this.#watchHealth()
+    return this
+  }
+
+  /**
+   * Removes a listener added with `on` (the last one added, if it was added
+   * more than once); a listener that was not added is ignored. Removing the
+   * last `health` listener stops watching model health. Returns the client.
+   *
+   * @since 0.4.0
+   */
+  off<K extends keyof Events>(type: K, listener: Listener<K>): this {
+    checkListener(type, listener, "off")
+    const current = this.#listeners[type]
+    const index = current === undefined ? -1 : current.lastIndexOf(listener as AnyListener)
+    if (current === undefined || index === -1) return this
+    const rest = current.filter((_, i) => i !== index)
+    this.#listeners[type] = rest.length === 0 ? undefined : rest
+    if (type === "health" && rest.length === 0) void this.#unwatchHealth()
+    return this
+  }
+
+  /**
    * Closes the client: the calls in flight are cancelled as an abort would
    * cancel them, and reject with `ClientClosed` (a stream's iterator throws
    * it); then the HTTP connections are closed. Later calls to `create`
-   * reject with `ClientClosed`. Optional: a script that never calls it still
-   * exits by itself. Calling it again returns the same promise.
+   * reject with `ClientClosed`, and no `health` event is delivered any more.
+   * Optional: a script that never calls it still exits by itself. Calling it
+   * again returns the same promise.
    *
    * @since 0.1.0
    */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(Array.from(this.#calls, (stop) => stop("close"))).then(() => this.#runtime.dispose())
+    this.#closing ??= Promise.all([...Array.from(this.#calls, (stop) => stop("close")), this.#unwatchHealth()]).then(
+      () => this.#runtime.dispose()
+    )
     return this.#closing
+  }
+
+  /** Starts reading model health's transitions for the `health` listeners, unless it is reading them or closed. */
+  #watchHealth(): void {
+    if (this.#healthFiber !== undefined || this.#closing !== undefined) return
+    const listeners = this.#listeners
+    const log = this.#log
+    const fiber = this.#runtime.runFork(
+      Effect.flatMap(IronlabsClient, (client) =>
+        Stream.runForEach(client.healthChanges, (transition) =>
+          Effect.sync(() => {
+            const current = listeners.health
+            if (current !== undefined) dispatch(current, "health", transition, log)
+          })
+        )
+      )
+    )
+    this.#healthFiber = fiber
+    fiber.addObserver(() => {
+      if (this.#healthFiber === fiber) this.#healthFiber = undefined
+    })
+  }
+
+  /** Stops reading model health's transitions; resolves once the reading fiber has ended. */
+  #unwatchHealth(): Promise<void> {
+    const fiber = this.#healthFiber
+    if (fiber === undefined) return Promise.resolve()
+    this.#healthFiber = undefined
+    const ended = new Promise<void>((resolve) => fiber.addObserver(() => resolve()))
+    fiber.unsafeInterruptAsFork(fiber.id())
+    return ended
   }
 
   /**
@@ -614,4 +863,192 @@ const describe = (value: unknown): string => {
     return typeof name === "string" && name !== "Object" ? `an instance of ${name.slice(0, 60)}` : "an object"
   }
   return `a ${typeof value}`
+}
+
+// --- Events ------------------------------------------------------------------------------------------------------
+
+/** A listener as the client keeps it, whatever its type. */
+type AnyListener = (event: Events[keyof Events]) => void
+
+const eventTypes: ReadonlySet<string> = new Set<keyof Events>(["attempt", "retry", "failover", "skip", "health"])
+
+/** Calls each listener in order; one that throws is logged (its kind only: its message may hold user data). */
+const dispatch = (
+  listeners: ReadonlyArray<AnyListener>,
+  type: keyof Events,
+  event: Events[keyof Events],
+  log: Log
+): void => {
+  for (const listener of listeners) {
+    try {
+      listener(event)
+    } catch (error) {
+      log.write("error", "event listener threw", { event: type, error: kindOf(error) })
+    }
+  }
+}
+
+const checkListener = (type: unknown, listener: unknown, method: "on" | "off"): void => {
+  if (typeof type !== "string" || !eventTypes.has(type)) {
+    throw new TypeError(
+      `${method}(type, listener): type must be "attempt", "retry", "failover", "skip" or "health"; got ${
+        typeof type === "string" ? JSON.stringify(type.slice(0, 60)) : describe(type)
+      }`
+    )
+  }
+  if (typeof listener !== "function") {
+    throw new TypeError(`${method}(type, listener): listener must be a function; got ${describe(listener)}`)
+  }
+}
+
+// --- Logs --------------------------------------------------------------------------------------------------------
+
+type Level = "debug" | "info" | "warn" | "error"
+
+/** The client's log: `write` for what is said outside Effect, `layer` for the Effect logs of its runtime. */
+interface Log {
+  readonly write: (level: Level, message: string, fields: Record<string, unknown>) => void
+  readonly layer: Layer.Layer<never>
+}
+
+const levels: ReadonlyArray<Level> = ["debug", "info", "warn", "error"]
+const rank: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3, silent: 4 }
+const minimumOf: Readonly<Record<LogLevel, EffectLogLevel.LogLevel>> = {
+  debug: EffectLogLevel.Debug,
+  info: EffectLogLevel.Info,
+  warn: EffectLogLevel.Warning,
+  error: EffectLogLevel.Error,
+  silent: EffectLogLevel.None
+}
+
+/** An Effect level as a `Logger`'s: trace goes with debug, fatal with error. */
+const levelOf = (level: EffectLogLevel.LogLevel): Level | undefined => {
+  if (level.ordinal >= EffectLogLevel.Error.ordinal)
+    return level.ordinal === EffectLogLevel.None.ordinal ? undefined : "error"
+  if (level.ordinal >= EffectLogLevel.Warning.ordinal) return "warn"
+  if (level.ordinal >= EffectLogLevel.Info.ordinal) return "info"
+  return "debug"
+}
+
+/** The console, one line per message: `ironlabsai: breaker opened model=openai/gpt-4o reason=Overloaded`. */
+const consoleLog = (level: Level, message: string, fields: Record<string, unknown>): void => {
+  let line = `ironlabsai: ${message}`
+  for (const key in fields) line += ` ${key}=${fieldText(fields[key])}`
+  console[level](line)
+}
+
+/** A field's value in a line, logfmt style: quoted when it has spaces, quotes or `=`. */
+const fieldText = (value: unknown): string => {
+  if (typeof value === "string") return /^[^\s"=]*$/.test(value) && value !== "" ? value : JSON.stringify(value)
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value)
+  if (value === undefined) return "undefined"
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return describe(value)
+  }
+}
+
+/** Effect's log message (the arguments of `Effect.log*`) as one string. */
+const messageText = (message: unknown): string => {
+  const parts = Array.isArray(message) ? message : [message]
+  return parts.map((part) => (typeof part === "string" ? part : fieldText(part))).join(" ")
+}
+
+/** The order fields are given in: what the line is about first, then the rest by name. */
+const fieldOrder: ReadonlyArray<string> = ["model", "reason", "status", "until", "delay_ms"]
+
+const byFieldOrder = (a: string, b: string): number => {
+  const i = fieldOrder.indexOf(a)
+  const j = fieldOrder.indexOf(b)
+  if (i !== -1 || j !== -1) return (i === -1 ? fieldOrder.length : i) - (j === -1 ? fieldOrder.length : j)
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** A log's annotations as fields, in a stable order (a `HashMap` has none). */
+const fieldsOf = (annotations: HashMap.HashMap<string, unknown>): Record<string, unknown> => {
+  const fields: Record<string, unknown> = {}
+  for (const [key, value] of Array.from(annotations).sort(([a], [b]) => byFieldOrder(a, b))) fields[key] = value
+  return fields
+}
+
+/** Checks the `logger` and `logLevel` options; throws a `TypeError` naming the option. */
+const makeLog = (logger: unknown, logLevel: unknown): Log => {
+  if (logLevel !== undefined && logLevel !== null && (typeof logLevel !== "string" || !Object.hasOwn(rank, logLevel))) {
+    throw new TypeError(
+      `logLevel must be "debug", "info", "warn", "error" or "silent"; got ${
+        typeof logLevel === "string" ? JSON.stringify(logLevel.slice(0, 60)) : describe(logLevel)
+      }`
+    )
+  }
+  const minimum: LogLevel = logger === false ? "silent" : ((logLevel ?? "warn") as LogLevel)
+  let sink: (level: Level, message: string, fields: Record<string, unknown>) => void
+  if (logger === undefined || logger === null) {
+    sink = consoleLog
+  } else if (logger === false) {
+    sink = () => {}
+  } else if (typeof logger === "object" && !Array.isArray(logger)) {
+    const functions: Partial<Record<Level, LogFunction>> = {}
+    for (const level of levels) {
+      const f = (logger as Record<string, unknown>)[level]
+      if (f === undefined) continue
+      if (typeof f !== "function") {
+        throw new TypeError(`logger.${level} must be a function (message, fields) or undefined; got ${describe(f)}`)
+      }
+      functions[level] = f as LogFunction
+    }
+    sink = (level, message, fields) => {
+      const f = functions[level]
+      if (f === undefined) return
+      try {
+        f.call(logger, message, fields)
+      } catch {
+        // A logger that fails cannot be told so; the request goes on.
+      }
+    }
+  } else {
+    throw new TypeError(
+      `logger must be an object with debug, info, warn or error functions (console fits), false, or null or undefined; got ${describe(logger)}`
+    )
+  }
+  const floor = rank[minimum]
+  const write: Log["write"] = (level, message, fields) => {
+    if (rank[level] >= floor) sink(level, message, fields)
+  }
+  const effectLogger = EffectLogger.make<unknown, void>(({ annotations, logLevel: level, message }) => {
+    const mapped = levelOf(level)
+    if (mapped !== undefined) write(mapped, messageText(message), fieldsOf(annotations))
+  })
+  return {
+    write,
+    layer: Layer.mergeAll(
+      EffectLogger.replace(EffectLogger.defaultLogger, effectLogger),
+      EffectLogger.minimumLogLevel(minimumOf[minimum]),
+      // Each call's fiber ends in the caller's promise, which settles with its failure: not an unhandled error.
+      Layer.scopedDiscard(Effect.locallyScoped(FiberRef.unhandledErrorLogLevel, Option.none()))
+    )
+  }
+}
+
+// --- Telemetry ---------------------------------------------------------------------------------------------------
+
+const checkTelemetry = (telemetry: unknown): Tracing | undefined => {
+  if (telemetry === undefined || telemetry === null) return undefined
+  if (
+    Predicate.isTagged(telemetry, "Tracing") &&
+    Predicate.hasProperty(telemetry, "layer") &&
+    Layer.isLayer(telemetry.layer)
+  ) {
+    return telemetry as Tracing
+  }
+  throw new TypeError(
+    `telemetry must be the value of tracing() from "ironlabsai/OpenTelemetry", or null or undefined; got ${describe(telemetry)}`
+  )
+}
+
+const checkBoolean = (value: unknown, name: string): boolean | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== "boolean")
+    throw new TypeError(`${name} must be a boolean, or null or undefined; got ${describe(value)}`)
+  return value
 }

@@ -7,6 +7,14 @@ export { IronlabsAI } from "./IronlabsAI.js"
 export type { ClientOptions, RequestOptions } from "./IronlabsAI.js"
 
 /**
+ * What the facade observes through: its events (`client.on`), its logger
+ * and log level, and the `telemetry` option (`ironlabsai/OpenTelemetry`).
+ *
+ * @since 0.4.0
+ */
+export type { Events, Listener, LogFunction, Logger, LogLevel, Tracing } from "./IronlabsAI.js"
+
+/**
  * What the facade rejects with after `close()`, and when the library itself
  * fails unexpectedly (never a lower library's error).
  *
@@ -56,6 +64,7 @@ export {
   Provider,
   ProviderError,
   Reliability,
+  RouteEvent,
   Router,
   RoutingError
 } from "@ironlabsai/core"
