@@ -83,6 +83,14 @@ export interface SkipEvent extends Attempt.Skip {
 export type RouteEvent = AttemptEvent | RetryEvent | FailoverEvent | SkipEvent
 
 /**
+ * Every type of route event, in the order a request meets them.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const types: ReadonlyArray<RouteEvent["type"]> = ["attempt", "retry", "failover", "skip"]
+
+/**
  * Called with each event as it happens, synchronously; what it throws is
  * ignored (a listener never breaks a request).
  *

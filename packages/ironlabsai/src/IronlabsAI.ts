@@ -30,7 +30,7 @@ import {
   IronlabsClient as Core,
   type ModelHealth,
   Reliability,
-  type RouteEvent,
+  RouteEvent,
   type Router,
   RoutingError
 } from "@ironlabsai/core"
@@ -870,7 +870,7 @@ const describe = (value: unknown): string => {
 /** A listener as the client keeps it, whatever its type. */
 type AnyListener = (event: Events[keyof Events]) => void
 
-const eventTypes: ReadonlySet<string> = new Set<keyof Events>(["attempt", "retry", "failover", "skip", "health"])
+const eventTypes: ReadonlySet<string> = new Set<keyof Events>([...RouteEvent.types, "health"])
 
 /** Calls each listener in order; one that throws is logged (its kind only: its message may hold user data). */
 const dispatch = (
