@@ -27,7 +27,8 @@ const exportPaths = async (names) => {
         required = require(specifier)
       } catch (error) {
         const missingPeer =
-          error?.code === "MODULE_NOT_FOUND" && optional.some((peer) => String(error.message).includes(`'${peer}`))
+          (error?.code === "MODULE_NOT_FOUND" || error?.code === "ERR_MODULE_NOT_FOUND") &&
+          optional.some((peer) => String(error.message).includes(`'${peer}`))
         if (subpath === "." || !missingPeer) throw error
         skipped.push(specifier)
         continue
