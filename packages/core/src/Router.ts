@@ -1328,7 +1328,11 @@ class Report {
     for (const [key, value] of Object.entries(fields)) {
       if (key === "type" || value === undefined) continue
       attributes[`ironlabsai.${key}`] =
-        key === "until" && typeof value === "number" ? new Date(value).toISOString() : value
+        key === "until" && typeof value === "number"
+          ? new Date(value).toISOString()
+          : Array.isArray(value)
+            ? value.join(", ")
+            : value
     }
     const nanos = clock === undefined ? BigInt(Date.now()) * 1_000_000n : clock.unsafeCurrentTimeNanos()
     this.span.event(name, nanos, attributes)

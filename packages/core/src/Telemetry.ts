@@ -5,7 +5,7 @@
  * model-state gauge. The metrics are Effect `Metric`s (exported by
  * `@effect/opentelemetry`); spans are made only when a tracer can see them.
  * Message text is recorded only when the client asks for it
- * (`telemetry.record_content`).
+ * (the client option `recordContent`).
  *
  * @example
  * import { Effect, Metric } from "effect"

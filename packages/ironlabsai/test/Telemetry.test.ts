@@ -476,9 +476,8 @@ describe("Telemetry: hedging", () => {
         )
         assert.deepStrictEqual(durations, [])
 
-        // BUG (Router.ts, `Report.summary`): `ironlabsai.failovers` is the number of distinct models called minus
-        // one, so a hedge (a second model called while the first is still running) counts as a failover, although
-        // the request never failed over (it has no `ironlabsai.failover` event, as asserted above).
+        // A hedge (a second model called while the first still runs) is not a failover: the request never left a
+        // model for another (it has no `ironlabsai.failover` event, as asserted above).
         assert.strictEqual(route!.attributes["ironlabsai.failovers"], 0)
       })
   )
