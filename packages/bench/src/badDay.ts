@@ -24,7 +24,7 @@ import { IronlabsClient, type ModelHealth, Provider, type Reliability } from "@i
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { Simulator } from "@ironlabsai/testing"
 import { UndiciHttpClient } from "@ironlabsai/http"
-import { Effect, Either, Fiber, ManagedRuntime, Redacted, Stream } from "effect"
+import { Effect, Either, Fiber, Layer, Logger, LogLevel, ManagedRuntime, Redacted, Stream } from "effect"
 import { fixed, median, percentile } from "./stats.js"
 
 /** A row of the bench's targets table: target, wanted, measured, met. */
@@ -66,7 +66,8 @@ const spread = (values: ReadonlyArray<number>, digits: number) =>
 
 export const badDay = async ({ goals, out, quick }: Options): Promise<void> => {
   const started = performance.now()
-  const runtime = ManagedRuntime.make(UndiciHttpClient.layer)
+  // The router's warnings (a breaker opened) would be console output inside the measurement.
+  const runtime = ManagedRuntime.make(Layer.merge(UndiciHttpClient.layer, Logger.minimumLogLevel(LogLevel.Error)))
   /** Our router, over a provider pointed at `sim`, with a fresh model health. */
   const routerOver = (sim: Simulator.Simulator, reliability: Reliability.Input) => {
     const provider = runtime.runSync(
