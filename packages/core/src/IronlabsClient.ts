@@ -101,7 +101,11 @@ export interface Options {
   readonly timeout?: DurationWithUnit | undefined
   /** A retry wait longer than this fails over at once. Default 60 s. */
   readonly retryAfterCap?: DurationWithUnit | undefined
-  /** Told of each attempt, retry, failover and skip of every request, as it happens (`RouteEvent`). */
+  /**
+   * Told of each attempt, retry, failover and skip of every request, as it
+   * happens (`RouteEvent`). Read at each request: a getter may answer
+   * `undefined` while nobody listens, and the router then makes no event.
+   */
   readonly onEvent?: RouteEvent.Listener | undefined
   /**
    * Whether call spans carry the messages sent and the answer

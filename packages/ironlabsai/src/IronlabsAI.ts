@@ -350,12 +350,20 @@ export class IronlabsAI {
     Effect.runSync(Effect.provide(Core.logWarnings(plan), log.layer))
     // One dispatcher for every request: it returns at once for a type nobody listens to.
     const listeners = this.#listeners
-    const onEvent: RouteEvent.Listener = (event) => {
+    const dispatcher: RouteEvent.Listener = (event) => {
       const current = listeners[event.type]
       if (current !== undefined) dispatch(current, event.type, event, log)
     }
+    // Read by the client at each request: with no route listener, the router makes no event at all.
+    const clientOptions = {
+      timeout,
+      recordContent,
+      get onEvent(): RouteEvent.Listener | undefined {
+        return (listeners.attempt ?? listeners.retry ?? listeners.failover ?? listeners.skip) ? dispatcher : undefined
+      }
+    }
     const client = Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
-      Core.fromPlan(plan, providers, { timeout, onEvent, recordContent })
+      Core.fromPlan(plan, providers, clientOptions)
     )
     const layer = Layer.effect(IronlabsClient, client).pipe(Layer.provide(UndiciHttpClient.layer))
     this.#runtime = ManagedRuntime.make(
