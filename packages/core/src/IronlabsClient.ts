@@ -145,11 +145,12 @@ export const fromPlan = (
   plan: Reliability.Plan,
   providers: Provider.Registry,
   options: Omit<Options, "reliability"> = {},
-  health?: ModelHealth.Service | undefined
+  health?: ModelHealth.Service | undefined,
+  sharedBudget?: RateBudget.Service | undefined
 ): Service => {
   const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
-  // The plan's rate_limits are this client's own, kept in memory (a shared store is a Redis layer's job).
-  const budget = plan.rateLimits === undefined ? undefined : RateBudget.unsafeMakeMemory()
+  // The plan's rate_limits, in a shared store when one is given, else this client's own, in memory.
+  const budget = plan.rateLimits === undefined ? undefined : (sharedBudget ?? RateBudget.unsafeMakeMemory())
   const hedgeBudget = plan.hedge === undefined ? undefined : Router.makeHedgeBudget()
   const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
     deadline: createOptions?.timeout ?? options.timeout,
@@ -204,8 +205,11 @@ export const fromPlan = (
 }
 
 /**
- * Builds the service over the `Providers` in context, with the `ModelHealth`
- * in context when there is one (else in memory, from the config).
+ * Builds the service over the `Providers` in context. Model health is kept in
+ * the `ModelHealthStore` in context when there is one (a shared store, made
+ * with the config's policy), else in the `ModelHealth` in context, else in
+ * memory from the config; rate budgets in the `RateBudget` in context, else
+ * in memory.
  *
  * @since 0.1.0
  * @category constructors
@@ -213,13 +217,17 @@ export const fromPlan = (
 export const make = (
   options: Options
 ): Effect.Effect<Service, Reliability.ReliabilityConfigError, Provider.Providers> =>
-  Effect.flatMap(Provider.Providers, (providers) =>
-    Effect.flatMap(Effect.serviceOption(ModelHealth.ModelHealth), (health) =>
-      Effect.flatMap(Reliability.decode(options.reliability, { providers: providers.keys() }), (plan) =>
-        Effect.as(logWarnings(plan), fromPlan(plan, providers, options, Option.getOrUndefined(health)))
-      )
-    )
-  )
+  Effect.gen(function* () {
+    const providers = yield* Provider.Providers
+    const plan = yield* Reliability.decode(options.reliability, { providers: providers.keys() })
+    const store = yield* Effect.serviceOption(ModelHealth.ModelHealthStore)
+    const health = Option.isSome(store)
+      ? store.value.make({ health: plan.health, retryBudget: plan.retryBudget })
+      : Option.getOrUndefined(yield* Effect.serviceOption(ModelHealth.ModelHealth))
+    const budget = Option.getOrUndefined(yield* Effect.serviceOption(RateBudget.RateBudget))
+    yield* logWarnings(plan)
+    return fromPlan(plan, providers, options, health, budget)
+  })
 
 /**
  * Logs, as warnings, what in a valid config is almost certainly a mistake

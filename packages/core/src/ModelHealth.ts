@@ -315,6 +315,31 @@ export interface Service {
 export class ModelHealth extends Context.Tag("ironlabsai/ModelHealth")<ModelHealth, Service>() {}
 
 /**
+ * Where model health is kept when it is shared between processes (the
+ * Redis store of `@ironlabsai/redis`): it makes each client's service from
+ * that client's config (`health`, `retry_budget`), so that the policy is
+ * written once, in the config.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface Store {
+  readonly make: (settings: {
+    readonly health?: Policy | undefined
+    readonly retryBudget?: RetryBudget | undefined
+  }) => Service
+}
+
+/**
+ * A shared model-health store, when one is provided: a client then keeps its
+ * model health there rather than in memory.
+ *
+ * @since 0.4.0
+ * @category tags
+ */
+export class ModelHealthStore extends Context.Tag("ironlabsai/ModelHealthStore")<ModelHealthStore, Store>() {}
+
+/**
  * An in-memory model health. `health: undefined` turns holds and the breaker
  * off; `retryBudget: undefined` turns the budget off.
  *

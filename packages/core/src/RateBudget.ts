@@ -18,6 +18,7 @@
  *
  * @since 0.3.0
  */
+import { Context } from "effect"
 import type * as ChatCompletion from "./ChatCompletion.js"
 import type * as Reliability from "./Reliability.js"
 
@@ -56,6 +57,16 @@ export interface Service {
   /** The call is over and used `tokens` in all: the difference from the estimate goes back (or is owed). */
   readonly settle: (reservation: Reservation, tokens: number, now: number) => void
 }
+
+/**
+ * Rate budgets shared between processes (the Redis store of
+ * `@ironlabsai/redis`), when provided: a client then takes its `rate_limits`
+ * from it rather than from memory of its own.
+ *
+ * @since 0.4.0
+ * @category tags
+ */
+export class RateBudget extends Context.Tag("ironlabsai/RateBudget")<RateBudget, Service>() {}
 
 /** A bucket that refills `capacity` per minute, continuously; it may owe (go below 0) when a call used more. */
 class Bucket {
