@@ -18,13 +18,22 @@ const packageName = (spec) => {
 for (const file of files) {
   const lines = []
   let fenced = false
+  /** A command continued on the next line (`\` at the end), as a shell joins it. */
+  let continued = ""
   for (const line of readFileSync(file, "utf8").split("\n")) {
     const fence = /^\s*```(\w*)/.exec(line)
     if (fence) {
       fenced = !fenced && ["sh", "bash", "shell", "console"].includes(fence[1])
+      continued = ""
       continue
     }
-    const command = line.replace(/#.*$/, "").trim()
+    const text = line.replace(/#.*$/, "").trim()
+    if (fenced && text.endsWith("\\")) {
+      continued += `${text.slice(0, -1).trim()} `
+      continue
+    }
+    const command = `${continued}${text}`.trim()
+    continued = ""
     if (fenced && /^npm (install|i)\s/.test(command) && !/\s(-g|--global)\b/.test(command)) lines.push(command)
   }
   if (lines.length === 0) continue
