@@ -3,9 +3,9 @@
  * undici (the physical limit), a hand-written Promise loop and cockatiel, with
  * the simulator in a separate process, on a bad day with model health on and
  * off (badDay.ts), and, simulated under TestClock, the routing strategies'
- * latency and hedging's tail (strategies.ts). Writes docs/performance.md;
- * `--only bad-day` (or `latency`, `tail`) runs that section alone and writes
- * nothing.
+ * latency and hedging's tail (strategies.ts), and with the Redis store
+ * (redis.ts). Writes docs/performance.md; `--only bad-day` (or `latency`,
+ * `tail`, `redis`) runs that section alone and writes nothing.
  *
  * Ratios, not absolute numbers, are the result: the machines are shared and
  * noisy, so variants are interleaved round by round and medians are kept.
@@ -35,12 +35,13 @@ import { Agent } from "undici"
 import { badDay, type Goal } from "./badDay.js"
 import { cockatielChain, promiseLoop, raw, type Target } from "./baselines.js"
 import { MemoryDispatcher } from "./memoryDispatcher.js"
+import { redis } from "./redis.js"
 import { fixed, load, median, percentile, ratioToRaw } from "./stats.js"
 import { latency, tail } from "./strategies.js"
 
 const quick = process.argv.includes("--quick")
-/** The sections that run alone (`--only bad-day`, `latency` or `tail`), printed but not written to docs/performance.md. */
-const alone = { "bad-day": badDay, latency, tail } as const
+/** The sections that run alone (`--only bad-day`, `latency`, `tail` or `redis`), printed but not written to docs/performance.md. */
+const alone = { "bad-day": badDay, latency, tail, redis } as const
 const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined
 if (only !== undefined && !Object.hasOwn(alone, only)) {
   console.error(`--only ${only}: the sections that run alone are ${Object.keys(alone).join(", ")}`)
@@ -413,6 +414,9 @@ await badDay({ quick, out, goals })
 // (h) least_latency against weighted, and (i) hedging's tail: simulated under TestClock.
 await latency({ quick, out, goals })
 await tail({ quick, out, goals })
+
+// (j) Many instances: the Redis store against the in-memory one, and an open breaker's way across processes.
+await redis({ quick, out, goals })
 
 targets()
 out()

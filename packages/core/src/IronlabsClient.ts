@@ -151,6 +151,7 @@ export const fromPlan = (
   const memory = health ?? ModelHealth.unsafeMakeMemory({ health: plan.health, retryBudget: plan.retryBudget })
   // The plan's rate_limits, in a shared store when one is given, else this client's own, in memory.
   const budget = plan.rateLimits === undefined ? undefined : (sharedBudget ?? RateBudget.unsafeMakeMemory())
+  if (budget?.expect !== undefined) for (const [model, limit] of plan.rateLimits ?? []) budget.expect(model, limit)
   const hedgeBudget = plan.hedge === undefined ? undefined : Router.makeHedgeBudget()
   const routeOptions = (createOptions: CreateOptions | undefined): Router.Options => ({
     deadline: createOptions?.timeout ?? options.timeout,

@@ -56,6 +56,13 @@ export interface Service {
   readonly reserve: (model: string, limit: Reliability.RateLimit, tokens: number, now: number) => Reserved
   /** The call is over and used `tokens` in all: the difference from the estimate goes back (or is owed). */
   readonly settle: (reservation: Reservation, tokens: number, now: number) => void
+  /**
+   * Told, when a client is made, of a budget its requests will reserve from
+   * (its config's `rate_limits`), so that a shared store can lease ahead and
+   * the first call finds budget there. Optional: a store in memory needs no
+   * warning.
+   */
+  readonly expect?: ((model: string, limit: Reliability.RateLimit) => void) | undefined
 }
 
 /**

@@ -323,7 +323,12 @@ export const make = (
       yield* Fiber.awaitAll(prefetching).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
     }
 
-    return { reserve, settle }
+    // A client's limits, told when it is made: leased at once (in the background), for its first calls.
+    const expect: RateBudget.Service["expect"] = (model, limit) => {
+      leasesOf(model, limit)
+    }
+
+    return { reserve, settle, expect }
   })
 
 /**

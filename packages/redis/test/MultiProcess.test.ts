@@ -173,15 +173,21 @@ interface RequestReply {
   readonly ok: boolean
   readonly model?: string
   readonly error?: string
-  readonly attempts: ReadonlyArray<{ readonly model: string; readonly outcome: string; readonly skip?: string }>
+  readonly attempts: ReadonlyArray<{
+    readonly model: string
+    readonly outcome: string
+    readonly skip?: string
+    readonly reason?: string
+  }>
 }
 interface SkipReply {
+  /** When the client's model health first answered a skip. */
   readonly skippedAt?: number
-  readonly answeredAt?: number
-  readonly skip?: { readonly skip: string }
+  readonly state?: string
+  /** The model's attempt in the request sent right after: a skip, and why. */
+  readonly skip?: { readonly model: string; readonly outcome: string; readonly skip?: string }
   readonly timedOut?: boolean
-  readonly failed?: string
-  readonly requests: number
+  readonly polls: number
 }
 interface LoopStats {
   readonly ok: number
@@ -260,7 +266,7 @@ const openOn = async (router: Router, name: string, model: string, times = 3): P
   for (let i = 0; i < times; i++) {
     const answer = await router.send<RequestReply>("request", { client: name })
     assert.strictEqual(answer.model, FALLBACK, `request ${i + 1} on ${router.name} fell back`)
-    assert.deepStrictEqual(answer.attempts[0], { model, outcome: "failure" })
+    assert.deepStrictEqual(answer.attempts[0], { model, outcome: "failure", reason: "ServerError" })
   }
   const { transitions } = await router.send<{ transitions: ReadonlyArray<Transition> }>("transitions", { client: name })
   const opened = transitions.find((transition) => transition.model === model && transition.to === "open")
@@ -277,6 +283,37 @@ const warmUp = (on: ReadonlyArray<Router>, name: string, model: string) =>
     })
   )
 
+/** Each of `on` asks its model health every millisecond until it skips `model`: when it first did. */
+const watch = (on: ReadonlyArray<Router>, name: string, model: string) => {
+  const all = Promise.all(
+    on.map((router) => router.send<SkipReply>("until-skip", { client: name, model, timeoutMillis: 5_000 }))
+  )
+  // Awaited by the test once the model is opened; not left unhandled if opening it failed first.
+  all.catch(() => {})
+  return all
+}
+
+/** Each of `on` first skipped the model (in `state`) at most `bound` ms after `since`, and its router did too. */
+const assertSkipped = (
+  label: string,
+  on: ReadonlyArray<Router>,
+  seen: ReadonlyArray<SkipReply>,
+  since: number,
+  state: string,
+  bound: number
+) => {
+  for (const [i, router] of on.entries()) {
+    const skip = seen[i]!
+    assert.strictEqual(skip.state, state, `${router.name}: ${JSON.stringify(skip)}`)
+    // The request sent right after: the router skipped the model, for the same reason.
+    assert.strictEqual(skip.skip?.outcome, "skipped", `${router.name}: ${JSON.stringify(skip)}`)
+    assert.strictEqual(skip.skip?.skip, state)
+    const latency = skip.skippedAt! - since
+    figures[`${label} -> ${router.name}'s first skip`] = ms(latency)
+    assert.isAtMost(latency, bound, `${router.name} skipped ${ms(latency)} after ${label}`)
+  }
+}
+
 const closeAll = (on: ReadonlyArray<Router>, name: string) =>
   Promise.all(on.map((router) => router.send("close", { client: name })))
 
@@ -285,47 +322,47 @@ const ms = (millis: number) => `${millis.toFixed(1)} ms`
 describe("three router processes over one Redis", { timeout: 20_000 }, () => {
   it("a model opened by A is skipped by B and C within 100 ms (pub/sub)", async () => {
     const [A, B, C] = routers as [Router, Router, Router]
-    const model = "openai/x1"
-    await clients(routers, "pubsub", chain("x1"))
-    await warmUp(routers, "pubsub", model)
-    faults.set("x1", (key) => (key === A.key ? { status: 500 } : undefined))
-    // B and C request one after another (the model answers them): the first request that skips it is the skip.
-    const watching = [B, C].map((router) =>
-      router.send<SkipReply>("until-skip", { client: "pubsub", model, timeoutMillis: 5_000, pauseMillis: 2 })
-    )
-    await sleep(100)
-    const openedAt = await openOn(A, "pubsub", model)
-    const seen = await Promise.all(watching)
-    for (const [router, skip] of [B, C].map((router, i) => [router, seen[i]!] as const)) {
-      assert.strictEqual(skip.skip?.skip, "open", `${router.name}: ${JSON.stringify(skip)}`)
-      const latency = skip.skippedAt! - openedAt
-      figures[`pub/sub: A's open -> ${router.name}'s first skip`] = ms(latency)
-      assert.isAtMost(latency, 100, `${router.name} skipped ${ms(latency)} after A opened`)
+    // The reconcile poll is 10 s here: whatever reaches B and C within a second came by pub/sub. Three trials,
+    // each with a model of its own: the median is held to 100 ms, each trial to a second (on a busy machine
+    // one trial can be slow for reasons that are not Redis's: four processes share the cores).
+    const trials = [1, 2, 3]
+    const latencies: Array<Array<number>> = [[], []]
+    for (const trial of trials) {
+      const name = `pubsub${trial}`
+      const model = `openai/x${trial}`
+      await clients(routers, name, chain(`x${trial}`), { reconcileMillis: 10_000 })
+      await warmUp(routers, name, model)
+      faults.set(`x${trial}`, (key) => (key === A.key ? { status: 500 } : undefined))
+      // B and C ask their own model health, as their routers do on each attempt, until it skips the model.
+      const watching = watch([B, C], name, model)
+      await sleep(100)
+      const openedAt = await openOn(A, name, model)
+      const seen = await watching
+      assertSkipped(`pub/sub, trial ${trial}: A's open`, [B, C], seen, openedAt, "open", 1_000)
+      for (const [i, skip] of seen.entries()) latencies[i]!.push(skip.skippedAt! - openedAt)
+      await closeAll(routers, name)
     }
-    await closeAll(routers, "pubsub")
+    for (const [i, router] of [B, C].entries()) {
+      const median = [...latencies[i]!].sort((a, b) => a - b)[1]!
+      figures[`pub/sub: A's open -> ${router.name}'s first skip, median of 3`] = ms(median)
+      assert.isAtMost(median, 100, `${router.name}: ${latencies[i]!.map(ms).join(", ")}`)
+    }
   })
 
   it("with pub/sub cut, B and C skip it within one reconcile interval", async () => {
     const [A, B, C] = routers as [Router, Router, Router]
-    const model = "openai/x2"
+    const model = "openai/y2"
     const reconcileMillis = 1_000
     // `subscribe: false` (RedisHealth option, through RedisStore's `health`): B and C only poll.
-    await clients(routers, "polled", chain("x2"), { reconcileMillis, subscribe: (router) => router === A })
+    await clients(routers, "polled", chain("y2"), { reconcileMillis, subscribe: (router) => router === A })
     await warmUp(routers, "polled", model)
-    faults.set("x2", (key) => (key === A.key ? { status: 500 } : undefined))
-    const watching = [B, C].map((router) =>
-      router.send<SkipReply>("until-skip", { client: "polled", model, timeoutMillis: 5_000, pauseMillis: 2 })
-    )
+    faults.set("y2", (key) => (key === A.key ? { status: 500 } : undefined))
+    const watching = watch([B, C], "polled", model)
     await sleep(100)
     const openedAt = await openOn(A, "polled", model)
-    const seen = await Promise.all(watching)
-    for (const [router, skip] of [B, C].map((router, i) => [router, seen[i]!] as const)) {
-      assert.strictEqual(skip.skip?.skip, "open", `${router.name}: ${JSON.stringify(skip)}`)
-      const latency = skip.skippedAt! - openedAt
-      figures[`poll only (1 s): A's open -> ${router.name}'s first skip`] = ms(latency)
-      // One interval, plus the poll's own round trip and this busy machine's scheduling.
-      assert.isAtMost(latency, reconcileMillis + 250, `${router.name} skipped ${ms(latency)} after A opened`)
-    }
+    const seen = await watching
+    // One interval, plus the poll's own round trip and this busy machine's scheduling.
+    assertSkipped("poll only (1 s): A's open", [B, C], seen, openedAt, "open", reconcileMillis + 250)
     await closeAll(routers, "polled")
   })
 
@@ -359,10 +396,9 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
       )
     }
     while (callersAfterProbe().size < 3 && Date.now() < deadline) await sleep(20)
-    const stats = await Promise.all(
-      routers.map((router) => router.send<LoopStats>("loop-stop", { client: "probe" }))
-    )
-    for (const [i, stat] of stats.entries()) assert.strictEqual(stat.failed, 0, `${routers[i]!.name}: ${JSON.stringify(stat)}`)
+    const stats = await Promise.all(routers.map((router) => router.send<LoopStats>("loop-stop", { client: "probe" })))
+    for (const [i, stat] of stats.entries())
+      assert.strictEqual(stat.failed, 0, `${routers[i]!.name}: ${JSON.stringify(stat)}`)
 
     const probe = calls()[0]
     assert.isDefined(probe, "a probe reached the model")
@@ -375,7 +411,10 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
       )
     )
     const fleetProbes = probes.flatMap((answer) => answer.probes).filter((each) => each.model === model)
-    assert.deepStrictEqual(fleetProbes.map((each) => each.outcome), ["success"])
+    assert.deepStrictEqual(
+      fleetProbes.map((each) => each.outcome),
+      ["success"]
+    )
     assert.deepStrictEqual(
       [...callersAfterProbe()].sort(),
       routers.map((router) => `Bearer ${router.key}`),
@@ -408,8 +447,7 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
     const admitted = sim.requests.slice(mark).filter((request) => request.model === "r").length
     const answered = stats.reduce((sum, stat) => sum + stat.ok, 0)
     figures["budget: admitted by A, B, C"] = stats.map((stat) => stat.ok).join(", ")
-    figures["budget: admitted in all / refused"] =
-      `${admitted} / ${stats.reduce((sum, stat) => sum + stat.failed, 0)}`
+    figures["budget: admitted in all / refused"] = `${admitted} / ${stats.reduce((sum, stat) => sum + stat.failed, 0)}`
     assert.strictEqual(answered, admitted, "every admitted request reached the model and was answered")
     for (const stat of stats) {
       assert.isAbove(stat.failed, 0, "each process asked for more than it got")
@@ -427,6 +465,9 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
     const model = "openai/k"
     // One model with every part: an open breaker (health, reporters, the probe lease) and both budgets.
     await clients([A], "layout", chain("k", { rate_limits: { [model]: { rpm: 600, tpm: 1_000_000 } } }))
+    // The first request finds no lease yet (the store takes one on first sight of the limit), and skips the model.
+    await A.send("request", { client: "layout" })
+    await sleep(50)
     faults.set("k", () => ({ status: 500 }))
     await openOn(A, "layout", model)
     await sleep(100)
@@ -447,7 +488,9 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
       const tag = /\{([^}]+)\}/.exec(key)?.[1]
       assert.isDefined(tag, `${key} has a hash tag`)
       assert.strictEqual(slot, keySlot(`{${tag}}`))
-      byModel.set(`${key.slice(0, key.indexOf("{"))}${tag}`, [...(byModel.get(`${key.slice(0, key.indexOf("{"))}${tag}`) ?? []), slot])
+      // `prefix:{model}`: one model of one test.
+      const owner = key.slice(0, key.indexOf("}") + 1)
+      byModel.set(owner, [...(byModel.get(owner) ?? []), slot])
     }
     for (const [each, slots] of byModel) assert.strictEqual(new Set(slots).size, 1, `${each}: ${slots.join(", ")}`)
     // On a Cluster node a script over two slots fails (CROSSSLOT): none failed, in any process.
@@ -484,11 +527,12 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
     faults.set("h", (key) => (key === A.key ? { status: 429, headers: { "retry-after": "30" } } : undefined))
     await sleep(700)
     const stateOf = async (router: Router) =>
-      (await router.send<{ health: ReadonlyArray<{ model: string; state: string }> }>("health", { client: "outage" }))
-        .health.find((status) => status.model === model)?.state
+      (
+        await router.send<{ health: ReadonlyArray<{ model: string; state: string }> }>("health", { client: "outage" })
+      ).health.find((status) => status.model === model)?.state
     assert.strictEqual(await stateOf(A), "held")
     assert.strictEqual(await stateOf(B), "healthy")
-    const watching = B.send<SkipReply>("until-skip", { client: "outage", model, timeoutMillis: 8_000, pauseMillis: 2 })
+    const watching = B.send<SkipReply>("until-skip", { client: "outage", model, timeoutMillis: 8_000 })
     await outage.start()
     const restartedAt = now()
     const skip = await watching
@@ -498,15 +542,13 @@ describe("three router processes over one Redis", { timeout: 20_000 }, () => {
       assert.strictEqual(stat.failed, 0, `${i % 2 === 0 ? "A" : "B"}: ${JSON.stringify(stat)}`)
       assert.isAbove(stat.ok, 0)
     }
-    assert.strictEqual(skip.skip?.skip, "held", JSON.stringify(skip))
-    const latency = skip.skippedAt! - restartedAt
-    figures["outage: requests answered / failed (A, B), kill to restart"] = duringOutage
-      .map((stat) => `${stat.ok} / ${stat.failed}`)
-      .join(", ")
+    const answered = (stats: ReadonlyArray<LoopStats>) => stats.map((stat) => `${stat.ok} / ${stat.failed}`).join(", ")
+    figures["outage: answered / failed (A, B), across the kill"] = answered(beforeKill)
+    figures["outage: answered / failed (A, B), Redis down, then back"] = answered(duringOutage)
     figures["outage: Redis down for"] = ms(restartedAt - killedAt)
-    figures["outage: Redis back -> B's first skip of A's hold"] = ms(latency)
     // One reconcile interval once both have reconnected (at most maxReconnectDelay + 50 ms of jitter), and a margin.
-    assert.isAtMost(latency, reconcileMillis + maxReconnectMillis + 50 + 250)
+    const bound = reconcileMillis + maxReconnectMillis + 50 + 250
+    assertSkipped("outage: Redis back, A's hold", [B], [skip], restartedAt, "held", bound)
     for (const router of [A, B]) {
       assert.include(router.stderr(), "Redis is unreachable", `${router.name} warned on stderr`)
       const { errors } = await router.send<{ errors: number }>("errors")
