@@ -14,6 +14,11 @@
  *   SIGINT / SIGTERM, optionally injecting failures and latency;
  * - `ironlabsai demo` runs the demo.
  *
+ * `chat --redis URL` and `demo --redis URL` (or `IRONLABSAI_REDIS_URL`) keep
+ * model health and rate budgets in Redis (`@ironlabsai/redis`), shared with
+ * every other process that uses it: a model one run saw rate-limited is
+ * skipped by the next.
+ *
  * Streams: what a command produces (the answer, the JSON document, the
  * simulator's address, the demo's report) goes to stdout; what it says about
  * it (the trace, log lines, warnings, errors, progress bars) to stderr. A
@@ -52,14 +57,17 @@ import type {
   Attempt,
   ChatCompletion,
   IronlabsClient,
+  ModelHealth,
   ProviderError,
   RouteEvent,
   Router,
   RoutingError
 } from "@ironlabsai/core"
+import type { RedisConnection } from "@ironlabsai/redis"
 import type { Simulator } from "@ironlabsai/testing"
 import {
   Cause,
+  Clock,
   Config,
   Console,
   Duration,
@@ -85,6 +93,7 @@ const loadChat = Effect.promise(() =>
   Promise.all([import("@ironlabsai/core"), import("ironlabsai"), import("@ironlabsai/http")])
 )
 const loadTesting = Effect.promise(() => import("@ironlabsai/testing"))
+const loadRedis = Effect.promise(() => import("@ironlabsai/redis"))
 const loadDemo = Effect.promise(() => import("./Demo.js"))
 
 // =============================================================================
@@ -241,6 +250,16 @@ const chatVerbose = Options.boolean("verbose").pipe(
       "nor the prompt; stdout is unchanged."
   )
 )
+const chatRedis = Options.text("redis").pipe(
+  Options.optional,
+  Options.withDescription(
+    "Share model health (holds, open breakers, the half-open probe) and rate_limits budgets with every other " +
+      "process that uses this Redis: redis://[user:password@]host[:port][/db], or rediss:// for TLS. Default: " +
+      "IRONLABSAI_REDIS_URL, with IRONLABSAI_REDIS_PREFIX as the key prefix. The fleet's state of the config's " +
+      "models is read before the request is sent (waiting at most 1 s for Redis); while Redis is down the request " +
+      "goes on with what this process knows, and a warning goes to stderr."
+  )
+)
 const prompt = Args.text({ name: "prompt" }).pipe(
   Args.withDescription(
     "The user message to send. `-` reads it from stdin until end of input, trailing newlines removed; an empty " +
@@ -250,7 +269,7 @@ const prompt = Args.text({ name: "prompt" }).pipe(
 
 const chatCommand = Command.make(
   "chat",
-  { config, system, timeout, json, stream, verbose: chatVerbose, prompt },
+  { config, system, timeout, json, stream, verbose: chatVerbose, redis: chatRedis, prompt },
   (options): Effect.Effect<void, CliError, FileSystem.FileSystem | Terminal.Terminal> => chat(options)
 ).pipe(
   Command.withDescription(
@@ -267,6 +286,7 @@ interface ChatOptions {
   readonly json: boolean
   readonly stream: boolean
   readonly verbose: boolean
+  readonly redis: Option.Option<string>
   readonly prompt: string
 }
 
@@ -293,8 +313,9 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
       yield* core.IronlabsClient.logWarnings(plan)
       const used = plan.models.map((m) => m.model.provider)
       const connections = yield* DefaultProviders.resolveChecked({}, used).pipe(Effect.mapError(providerError))
+      const redis = yield* redisSettings(options.redis)
       const text = yield* readPrompt(options.prompt)
-      return { modules, deadline, plan, connections, text }
+      return { modules, deadline, plan, connections, redis, text }
     }).pipe(
       Effect.tapError((error) =>
         options.json
@@ -311,12 +332,70 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
       onSome: (content) => [{ role: "system", content }, user]
     })
     const onEvent = options.verbose ? yield* eventPrinter(options, redact) : undefined
-    const client = Layer.effect(
-      IronlabsClient,
-      Effect.map(DefaultProviders.fromResolved(setup.connections), (providers) =>
-        core.IronlabsClient.fromPlan(setup.plan, providers, { timeout: setup.deadline, onEvent })
-      )
-    ).pipe(Layer.provide(UndiciHttpClient.layer))
+    const clientOptions = { timeout: setup.deadline, onEvent }
+    // The level asked for (warnings unless --log-level says otherwise).
+    const level = yield* FiberRef.get(FiberRef.currentMinimumLogLevel)
+    const { plan, redis } = setup
+    const client =
+      redis === undefined
+        ? Layer.effect(
+            IronlabsClient,
+            Effect.map(DefaultProviders.fromResolved(setup.connections), (providers) =>
+              core.IronlabsClient.fromPlan(plan, providers, clientOptions)
+            )
+          ).pipe(Layer.provide(UndiciHttpClient.layer))
+        : Layer.unwrapEffect(
+            Effect.map(loadRedis, ({ RedisBudget, RedisConnection, RedisHealth }) =>
+              Layer.scoped(
+                IronlabsClient,
+                Effect.gen(function* () {
+                  const providers = yield* DefaultProviders.fromResolved(setup.connections)
+                  const store = yield* core.ModelHealth.ModelHealthStore
+                  const budget = yield* core.RateBudget.RateBudget
+                  const connection = yield* RedisConnection.RedisConnection
+                  const health = store.make({ health: plan.health, retryBudget: plan.retryBudget })
+                  yield* loadFleetState(
+                    connection,
+                    health,
+                    plan.models.map((m) => m.model.id)
+                  )
+                  // Run before the stores close: what the request learnt reaches Redis before the process exits.
+                  yield* Effect.addFinalizer(() => flushWrites(connection))
+                  return core.IronlabsClient.fromPlan(plan, providers, clientOptions, health, budget)
+                })
+              ).pipe(
+                Layer.provide(
+                  Layer.merge(
+                    UndiciHttpClient.layer,
+                    Layer.mergeAll(
+                      RedisHealth.layer(),
+                      RedisBudget.layer(
+                        plan.rateLimits === undefined ? {} : { limits: Object.fromEntries(plan.rateLimits) }
+                      )
+                    ).pipe(
+                      Layer.provideMerge(
+                        Layer.scoped(
+                          RedisConnection.RedisConnection,
+                          // Redis being down is not in the trace: the connection's warning shows at the level
+                          // asked for, where the router's own lines show errors only.
+                          Effect.locally(
+                            RedisConnection.make({
+                              url: redis.url,
+                              prefix: redis.prefix,
+                              // One request, then exit: a short poll reads the fleet's state before it is sent.
+                              reconcileInterval: fleetPollInterval
+                            }),
+                            FiberRef.currentMinimumLogLevel,
+                            level
+                          )
+                        )
+                      )
+                    )
+                  )
+                )
+              )
+            )
+          )
     const request = Effect.flatMap(IronlabsClient, (service) =>
       options.stream
         ? streamed(service, messages, options, redact, core.ChatCompletion.chunkText)
@@ -324,9 +403,107 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
     ).pipe(Effect.provide(client))
     // The trace shows every decision already: the router's own logs show only when asked for
     // (`ironlabsai --log-level debug chat ...`).
-    const level = yield* FiberRef.get(FiberRef.currentMinimumLogLevel)
     yield* LogLevel.lessThan(level, LogLevel.Warning) ? request : Logger.withMinimumLogLevel(request, LogLevel.Error)
   })
+
+/** Where `chat --redis` shares its state: the flag's URL (else `IRONLABSAI_REDIS_URL`), and the key prefix. */
+interface RedisSettings {
+  readonly url: string
+  readonly prefix: string | undefined
+}
+
+/**
+ * `--redis`, else `IRONLABSAI_REDIS_URL` (with `IRONLABSAI_REDIS_PREFIX`), checked: a URL node-redis takes, or
+ * a usage error naming the flag or the variable, never the URL (it may hold a password). Nothing shared when
+ * neither is given.
+ */
+const redisSettings = (flag: Option.Option<string>): Effect.Effect<RedisSettings | undefined, CliError> =>
+  Effect.gen(function* () {
+    const env = (name: string) => Effect.orElseSucceed(Config.withDefault(Config.string(name), ""), () => "")
+    const [url, source] = Option.isSome(flag)
+      ? [flag.value, "--redis"]
+      : [yield* env("IRONLABSAI_REDIS_URL"), "IRONLABSAI_REDIS_URL"]
+    if (Option.isNone(flag) && url === "") return undefined
+    const problem = redisUrlProblem(url)
+    if (problem !== undefined) {
+      return yield* usageError(
+        `${source} must be a redis://[user:password@]host[:port][/db] or rediss:// URL; ${problem}`
+      )
+    }
+    const prefix = yield* env("IRONLABSAI_REDIS_PREFIX")
+    if (/[{}]/.test(prefix)) {
+      return yield* usageError(
+        "IRONLABSAI_REDIS_PREFIX must not contain { or }: the model id in braces is the hash tag"
+      )
+    }
+    return { url, prefix: prefix === "" ? undefined : prefix }
+  })
+
+/** What is wrong with a Redis URL, if anything, without repeating it. */
+const redisUrlProblem = (url: string): string | undefined => {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
+  if (scheme !== undefined && scheme !== "redis" && scheme !== "rediss") {
+    return `got a URL with the scheme ${JSON.stringify(scheme.slice(0, 20))}`
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "got something that is not a URL"
+  }
+  if (!/^rediss?:\/\//i.test(url) || parsed.hostname === "") return "got a URL without a host"
+  if (parsed.pathname !== "" && parsed.pathname !== "/" && !/^\/\d+$/.test(parsed.pathname)) {
+    return "got a path that is not a database number"
+  }
+  try {
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+  } catch {
+    return "got a user or password that is not percent-encoded properly"
+  }
+  return undefined
+}
+
+/** How often `chat --redis` reads the fleet's state again: often, as it lives for one request. */
+const fleetPollInterval = Duration.millis(50)
+
+/**
+ * Before `chat --redis` sends its one request: the fleet's state of the config's models, read from Redis. A
+ * long-running client learns it as it goes; a process that sends one request and exits must read it first, or
+ * it would call a model the fleet holds. The store reads the models it has seen (a peek marks them seen) each
+ * time it connects and at each poll: once connected, two polls are waited for. At most 1 s for Redis to answer;
+ * not at all once that has passed (the request goes on with what this process knows).
+ */
+const loadFleetState = (
+  connection: RedisConnection.Connection,
+  health: ModelHealth.Service,
+  models: ReadonlyArray<string>
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    for (const model of models) health.admit(model, now, { peek: true })
+    const ready = yield* Effect.sync(connection.isReady).pipe(
+      Effect.repeat({ until: (isReady: boolean) => isReady, schedule: Schedule.spaced("5 millis") }),
+      Effect.timeoutOption("1 second")
+    )
+    if (Option.isSome(ready)) yield* Effect.sleep(Duration.times(fleetPollInterval, 2))
+  })
+
+/**
+ * When the request is done, before the stores close (which stops their background work): lets the writes its
+ * outcomes started reach Redis (a hold must outlive this process), then a `PING` on the same connection, whose
+ * answer comes after theirs. Half a second at most; nothing when Redis is not connected.
+ */
+const flushWrites = (connection: RedisConnection.Connection): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    connection.isReady()
+      ? Effect.sleep(Duration.millis(10)).pipe(
+          Effect.zipRight(connection.command(["PING"], "flush")),
+          Effect.timeout(Duration.millis(500)),
+          Effect.ignore
+        )
+      : Effect.void
+  )
 
 /** One request, answered whole: the answer (or the JSON document) on stdout, the trace on stderr. */
 const answered = (
@@ -852,10 +1029,25 @@ const requests = Options.integer("requests").pipe(
   Options.withDescription("Requests per configuration (default 300).")
 )
 
-const demoCommand = Command.make("demo", { live, requests }, (options) =>
-  Effect.flatMap(Effect.zip(loadDemo, colours), ([Demo, colours]) =>
-    Demo.run({ live: options.live, requests: Option.getOrUndefined(options.requests), progress: colours.stderr })
+const demoRedis = Options.text("redis").pipe(
+  Options.optional,
+  Options.withDescription(
+    "Keep the clients' model health and rate budgets in Redis, as a fleet would: redis://[user:password@]host" +
+      "[:port][/db], or rediss:// for TLS (default: IRONLABSAI_REDIS_URL). Each run uses keys of its own."
   )
+)
+
+const demoCommand = Command.make("demo", { live, requests, redis: demoRedis }, (options) =>
+  Effect.gen(function* () {
+    const [Demo, { stderr }] = yield* Effect.zip(loadDemo, colours)
+    const redis = yield* redisSettings(options.redis)
+    return yield* Demo.run({
+      live: options.live,
+      requests: Option.getOrUndefined(options.requests),
+      progress: stderr,
+      redis: redis?.url
+    })
+  })
 ).pipe(
   Command.withDescription(
     "Run the seed's two configurations under load against a simulated bad day, beside no load balancing."
@@ -897,7 +1089,9 @@ const cli = Command.run(command, {
     HelpDoc.h1("ENVIRONMENT"),
     HelpDoc.p(
       "chat reads OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL, as the official SDKs " +
-        "do. Keys are never printed. `ironlabsai simulate` prints the base URLs that point at the simulator."
+        "do. Keys are never printed. `ironlabsai simulate` prints the base URLs that point at the simulator. chat " +
+        "and demo read IRONLABSAI_REDIS_URL (and chat IRONLABSAI_REDIS_PREFIX) when --redis is not given: model " +
+        "health and rate budgets are then shared through that Redis. Its password is never printed."
     ),
     HelpDoc.h1("EXIT CODES"),
     HelpDoc.p(

@@ -14,11 +14,12 @@
  * @since 0.1.0
  */
 
-import type { Attempt, ModelHealth, Reliability } from "@ironlabsai/core"
+import { randomUUID } from "node:crypto"
+import type { Attempt, ModelHealth, RateBudget, Reliability } from "@ironlabsai/core"
+import { UndiciHttpClient } from "@ironlabsai/http"
 import { Simulator } from "@ironlabsai/testing"
 import { MultiBar } from "cli-progress"
 import { Duration, Effect, Layer, Logger, LogLevel, Stream } from "effect"
-import { UndiciHttpClient } from "@ironlabsai/http"
 import { DefaultProviders, IronlabsClient } from "ironlabsai"
 
 /**
@@ -40,6 +41,15 @@ export interface Options {
    * @since 0.3.0
    */
   readonly progress?: boolean | undefined
+  /**
+   * A `redis://` or `rediss://` URL: the clients keep their model health and
+   * rate budgets in Redis (`@ironlabsai/redis`), as the processes of a fleet
+   * would. Each scenario of each run has keys of its own (a prefix made for
+   * it), so that one run's holds do not spill into the next. Default: none.
+   *
+   * @since 0.4.0
+   */
+  readonly redis?: string | undefined
 }
 
 const GPT = "openai/gpt-4o"
@@ -120,6 +130,7 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
     const print = options.write ?? ((text: string) => process.stdout.write(`${text}\n`))
     if (!Number.isInteger(requests) || requests < 1) return yield* Effect.fail(new Error("requests must be >= 1"))
     if (options.live) yield* checkLiveKeys
+    const shared = options.redis === undefined ? undefined : yield* redisStores(options.redis)
     print(
       options.live
         ? `IronlabsAI demo: ${requests} requests per run against the real providers.`
@@ -132,15 +143,16 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
             "own; the same requests go at the same time to gpt-4o alone, without retries."
           ].join("\n")
     )
-    for (const scenario of scenarios) {
+    if (shared !== undefined) print(`State shared through Redis at ${shared.url}.`)
+    for (const [index, scenario] of scenarios.entries()) {
       print(`\n${scenario.title}`)
       const [balanced, alone] = yield* Effect.scoped(
         Effect.flatMap(options.live ? Effect.succeed({}) : simulatedEndpoints, (endpoints) =>
           withProgress(requests, options.progress ?? process.stderr.isTTY === true, (bars) =>
             Effect.all(
               [
-                workload(scenario.reliability, endpoints, requests, bars.balanced),
-                workload(scenario.baseline, endpoints, requests, bars.alone)
+                workload(scenario.reliability, endpoints, requests, bars.balanced, shared?.layer(index)),
+                workload(scenario.baseline, endpoints, requests, bars.alone, shared?.layer(index))
               ],
               { concurrency: 2 }
             )
@@ -155,13 +167,48 @@ export const run = (options: Options = {}): Effect.Effect<void, Error> =>
     print("\nStreamed through the failover chain (gpt-4o answers 429, retry-after 90 s):")
     yield* Effect.scoped(
       Effect.flatMap(options.live ? Effect.succeed({}) : streamingEndpoints, (endpoints) =>
-        streamOne(scenarios[1]!.reliability, endpoints, options.write === undefined, print)
+        streamOne(
+          scenarios[1]!.reliability,
+          endpoints,
+          options.write === undefined,
+          print,
+          shared?.layer(scenarios.length)
+        )
       )
     )
   }).pipe(
     // The report shows every hold and breaker change itself: the router's own warnings would say it twice.
     Logger.withMinimumLogLevel(LogLevel.Error)
   )
+
+/** What a client keeps in Redis: its model health and rate budgets. */
+type Stores = Layer.Layer<ModelHealth.ModelHealthStore | RateBudget.RateBudget>
+
+/**
+ * The Redis stores of one run: the URL to show (its password blanked out) and, for each part of the run, a
+ * layer with keys of its own.
+ */
+const redisStores = (url: string) =>
+  Effect.map(
+    Effect.promise(() => import("@ironlabsai/redis")),
+    ({ RedisConnection, RedisStore }) => {
+      const run = randomUUID().slice(0, 8)
+      return {
+        url: RedisConnection.redactUrl(url),
+        layer: (part: number): Stores => RedisStore.layer({ url, prefix: `ironlabsai-demo:${run}:${part}` })
+      }
+    }
+  )
+
+/** The client over `reliability`, its state in `stores` (Redis) when given, else in memory. */
+const clientLayer = (
+  reliability: Reliability.Input,
+  endpoints: DefaultProviders.Options,
+  stores: Stores | undefined
+) => {
+  const client = IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))
+  return stores === undefined ? client : Layer.provide(client, stores)
+}
 
 /** A simulator where gpt-4o is rate-limited past the cap and claude streams a haiku, piece by piece. */
 const streamingEndpoints = Effect.suspend(() =>
@@ -196,7 +243,8 @@ const streamOne = (
   reliability: Reliability.Input,
   endpoints: DefaultProviders.Options,
   live: boolean,
-  print: (text: string) => void
+  print: (text: string) => void,
+  stores: Stores | undefined
 ) =>
   Effect.gen(function* () {
     const client = yield* IronlabsClient
@@ -224,7 +272,7 @@ const streamOne = (
     print(`  First content after ${firstContentAfter ?? "-"} ms, the whole answer after ${Date.now() - started} ms.`)
   }).pipe(
     Effect.scoped,
-    Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),
+    Effect.provide(clientLayer(reliability, endpoints, stores)),
     Effect.mapError((error) => new Error(error.message))
   )
 
@@ -306,7 +354,8 @@ const workload = (
   reliability: Reliability.Input,
   endpoints: DefaultProviders.Options,
   requests: number,
-  progress: (answered: number) => void
+  progress: (answered: number) => void,
+  stores: Stores | undefined
 ) =>
   Effect.gen(function* () {
     const client = yield* IronlabsClient
@@ -347,7 +396,7 @@ const workload = (
     return { outcomes, transitions, startedAt } satisfies Run
   }).pipe(
     Effect.scoped,
-    Effect.provide(IronlabsClient.layer({ reliability, ...endpoints }).pipe(Layer.provide(UndiciHttpClient.layer))),
+    Effect.provide(clientLayer(reliability, endpoints, stores)),
     Effect.mapError((error) => new Error(error.message))
   )
 

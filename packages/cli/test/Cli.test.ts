@@ -42,13 +42,13 @@ interface Result {
 type Child = ChildProcessByStdio<Writable, Readable, Readable>
 
 /**
- * The parent's env without any provider settings nor `NO_COLOR` (colour is off because the output is not a
+ * The parent's env without any provider or Redis settings nor `NO_COLOR` (colour is off because the output is not a
  * terminal, not because of it), plus the canary keys and `extra`.
  */
 const environment = (extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(OPENAI|ANTHROPIC)_/.test(name) && name !== "NO_COLOR") env[name] = value
+    if (!/^(OPENAI|ANTHROPIC|IRONLABSAI)_/.test(name) && name !== "NO_COLOR") env[name] = value
   }
   return { ...env, OPENAI_API_KEY: CANARY, ANTHROPIC_API_KEY: CANARY, ...extra }
 }
@@ -149,7 +149,7 @@ describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
     const out = await help(["chat", "--help"])
     assert.include(
       out,
-      "\n$ ironlabsai chat (-c, --config file) [--system text] [--timeout float] [--json] [--stream] [(-v, --verbose)] <prompt>\n"
+      "\n$ ironlabsai chat (-c, --config file) [--system text] [--timeout float] [--json] [--stream] [(-v, --verbose)] [--redis text] <prompt>\n"
     )
     assert.include(out, "The answer goes to stdout; `Model used: <model id>` and the attempt trace go to stderr")
     for (const option of [
@@ -193,7 +193,7 @@ describe.concurrent("ironlabsai --help", { timeout: spawnTimeout }, () => {
 
   it("demo --help shows the full command, explains --live and --requests", async () => {
     const out = await help(["demo", "--help"])
-    assert.include(out, "\n$ ironlabsai demo [--live] [--requests integer]\n")
+    assert.include(out, "\n$ ironlabsai demo [--live] [--requests integer] [--redis text]\n")
     assert.include(out, "Use the real providers")
     assert.include(out, "Requests per configuration")
   })

@@ -13,6 +13,11 @@
  * options; warnings to the console by default), and OpenTelemetry spans and
  * metrics (the `telemetry` option and `ironlabsai/OpenTelemetry`).
  *
+ * What it learns about each model (holds, open breakers) and its rate
+ * budgets stay in the process, unless the `redis` option (or the
+ * `IRONLABSAI_REDIS_URL` environment variable) shares them with the other
+ * processes of a fleet through Redis, with `@ironlabsai/redis` installed.
+ *
  * @example
  * import { IronlabsAI } from "ironlabsai"
  *
@@ -28,7 +33,8 @@
 import {
   ChatCompletion,
   IronlabsClient as Core,
-  type ModelHealth,
+  ModelHealth,
+  RateBudget,
   Reliability,
   RouteEvent,
   type Router,
@@ -38,6 +44,8 @@ import { UndiciHttpClient } from "@ironlabsai/http"
 import {
   Cause,
   type Chunk,
+  Clock,
+  Config,
   Duration,
   Effect,
   Either,
@@ -113,6 +121,65 @@ export interface ClientOptions extends DefaultProviders.Options {
    * @since 0.4.0
    */
   readonly recordContent?: boolean | null | undefined
+  /**
+   * Shares model health (holds, open breakers, the half-open probe) and the
+   * `rate_limits` budgets with the other processes that use the same Redis,
+   * through `@ironlabsai/redis` (an optional peer dependency: install it
+   * beside `ironlabsai`). A `redis://` or `rediss://` URL, or `RedisOptions`.
+   * `null` or `undefined`: the `IRONLABSAI_REDIS_URL` environment variable
+   * (with `IRONLABSAI_REDIS_PREFIX`) when it is set, else nothing is shared.
+   * `false`: nothing is shared, whatever the environment says. Redis is never
+   * on a request's path, and a request never fails because Redis is slow or
+   * down (unless `strict`). Call `close()` when done: the Redis connections
+   * keep the process alive until then. A value of the wrong type is a
+   * `TypeError`, a number out of range a `RangeError`, each naming the option
+   * (never a password); a missing `@ironlabsai/redis` is an `Error` naming it.
+   *
+   * @since 0.4.0
+   */
+  readonly redis?: RedisOptions | string | false | null | undefined
+}
+
+/**
+ * Where and how a client shares its model health and rate budgets through
+ * Redis (the `redis` option). See `docs/running-many-instances.md`.
+ *
+ * @example
+ * import { IronlabsAI } from "ironlabsai"
+ *
+ * const client = new IronlabsAI({
+ *   reliability: { failover_chain: [{ model: "openai/gpt-4o" }, { model: "anthropic/claude-3-5-haiku-20241022" }] },
+ *   redis: { url: "rediss://app:secret@redis.internal:6380", prefix: "checkout", minReporters: 2 }
+ * })
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface RedisOptions {
+  /** `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. */
+  readonly url: string
+  /**
+   * The first part of every key and of the change channel (default
+   * `ironlabsai`): fleets that share one Redis but not their state use
+   * different ones. A non-empty string without `{` or `}`.
+   */
+  readonly prefix?: string | null | undefined
+  /**
+   * Whether the `rate_limits` budgets refuse calls while Redis is down (fail
+   * closed) rather than count them in this process's memory. Default `false`.
+   */
+  readonly strict?: boolean | null | undefined
+  /**
+   * How many distinct processes must report an open breaker within the
+   * breaker's window before it opens for all: an integer >= 1, default 1 (the
+   * first open is shared at once). Holds are always shared at once.
+   */
+  readonly minReporters?: number | null | undefined
+  /**
+   * How often the shared state is read again, in seconds: the backstop for a
+   * change whose message was missed. A finite number above 0, default 1.
+   */
+  readonly reconcileInterval?: number | null | undefined
 }
 
 /**
@@ -321,6 +388,8 @@ export class IronlabsAI {
   /** The fiber reading model health's transitions, while there is a `health` listener. */
   #healthFiber: Fiber.RuntimeFiber<void, unknown> | undefined
   readonly #log: Log
+  /** Whether the runtime is built: with Redis, once `@ironlabsai/redis` is loaded (at once without). */
+  #loaded = false
 
   constructor(options: ClientOptions) {
     // The config is decoded once and env read once, here, so that a bad config, key or URL throws now and
@@ -345,6 +414,7 @@ export class IronlabsAI {
     const log = makeLog(options.logger, options.logLevel)
     const telemetry = checkTelemetry(options.telemetry)
     const recordContent = checkBoolean(options.recordContent, "recordContent")
+    const redis = checkRedis(options.redis)
     this.#log = log
     // What is valid but almost certainly a mistake (a timeout in milliseconds) is said at once, as a warning.
     Effect.runSync(Effect.provide(Core.logWarnings(plan), log.layer))
@@ -362,13 +432,30 @@ export class IronlabsAI {
         return (listeners.attempt ?? listeners.retry ?? listeners.failover ?? listeners.skip) ? dispatcher : undefined
       }
     }
-    const client = Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
-      Core.fromPlan(plan, providers, clientOptions)
-    )
-    const layer = Layer.effect(IronlabsClient, client).pipe(Layer.provide(UndiciHttpClient.layer))
+    const layer =
+      redis === undefined
+        ? Layer.effect(
+            IronlabsClient,
+            Effect.map(DefaultProviders.fromResolved(connections), (providers) =>
+              Core.fromPlan(plan, providers, clientOptions)
+            )
+          ).pipe(Layer.provide(UndiciHttpClient.layer))
+        : Layer.effect(IronlabsClient, sharedClient(plan, connections, clientOptions)).pipe(
+            // The Redis connection logs through the client's logger (its warnings when Redis is down).
+            Layer.provide(Layer.merge(UndiciHttpClient.layer, Layer.provide(redisLayer(redis, plan), log.layer)))
+          )
     this.#runtime = ManagedRuntime.make(
       telemetry === undefined ? Layer.merge(layer, log.layer) : Layer.mergeAll(layer, log.layer, telemetry.layer)
     )
+    if (redis !== undefined) {
+      // Connected now, so that the fleet's state comes in before the first request, and so that `health()`
+      // (synchronous) can read it: until the store is loaded, nothing is known and every model is healthy.
+      const loaded = () => {
+        this.#loaded = true
+      }
+      // A failure to load is each request's (and `health()`'s) to report.
+      this.#runtime.runtime().then(loaded, loaded)
+    } else this.#loaded = true
     const start: Start = (effect, signal, onExit) => this.#start(effect, signal, onExit)
     const closed = () => this.#closing !== undefined
     function create(
@@ -421,6 +508,8 @@ export class IronlabsAI {
    */
   health(): ReadonlyArray<ModelHealth.ModelStatus> {
     if (this.#closing !== undefined) throw new ClientClosed()
+    // With Redis, the store loads in the background: until it has, nothing is known about any model.
+    if (!this.#loaded) return this.plan.models.map((m) => ModelHealth.healthy(m.model.id))
     const exit = this.#runtime.runSyncExit(Effect.flatMap(IronlabsClient, (client) => client.health))
     if (Exit.isSuccess(exit)) return exit.value
     throw toError(exit.cause, undefined)
@@ -482,8 +571,12 @@ export class IronlabsAI {
    * cancel them, and reject with `ClientClosed` (a stream's iterator throws
    * it); then the HTTP connections are closed. Later calls to `create`
    * reject with `ClientClosed`, and no `health` event is delivered any more.
-   * Optional: a script that never calls it still exits by itself. Calling it
-   * again returns the same promise.
+   * With `redis`, it also lets the last outcomes' writes reach Redis (half a
+   * second at most), gives back what this process holds of the shared rate
+   * budgets, and closes the Redis connections. Optional without
+   * `redis`: a script that never calls it still exits by itself; with
+   * `redis`, the connections keep the process alive until it is called.
+   * Calling it again returns the same promise.
    *
    * @since 0.1.0
    */
@@ -1060,3 +1153,216 @@ const checkBoolean = (value: unknown, name: string): boolean | undefined => {
     throw new TypeError(`${name} must be a boolean, or null or undefined; got ${describe(value)}`)
   return value
 }
+
+// --- Redis -------------------------------------------------------------------------------------------------------
+
+/** The `redis` option, checked, or the environment's: what the Redis store is made with. */
+interface RedisSettings {
+  readonly url: string
+  readonly prefix: string | undefined
+  readonly strict: boolean | undefined
+  readonly minReporters: number | undefined
+  readonly reconcileInterval: Duration.Duration | undefined
+}
+
+const redisPackage = "@ironlabsai/redis"
+
+const redisOptionNames: ReadonlySet<string> = new Set(["url", "prefix", "strict", "minReporters", "reconcileInterval"])
+
+/**
+ * Checks the `redis` option (or reads `IRONLABSAI_REDIS_URL` and `IRONLABSAI_REDIS_PREFIX` when it is absent):
+ * the settings, or `undefined` when nothing is shared. Throws a `TypeError` or `RangeError` naming the option or
+ * the variable (never the URL: it may hold a password), or an `Error` when `@ironlabsai/redis` is not installed.
+ */
+const checkRedis = (option: unknown): RedisSettings | undefined => {
+  const settings = option === undefined || option === null ? redisFromEnv() : redisFromOption(option)
+  if (settings !== undefined) checkRedisInstalled()
+  return settings
+}
+
+const redisFromOption = (option: unknown): RedisSettings | undefined => {
+  if (option === false) return undefined
+  if (typeof option === "string") return redisSettings({ url: checkRedisUrl(option, "redis") })
+  if (typeof option !== "object" || option === null || Array.isArray(option)) {
+    throw new TypeError(
+      `redis must be a redis:// or rediss:// URL, an object with url, prefix, strict, minReporters and reconcileInterval, false, or null or undefined; got ${describe(option)}`
+    )
+  }
+  for (const [key, value] of Object.entries(option)) {
+    if (!redisOptionNames.has(key) && value !== undefined) {
+      throw new TypeError(
+        `redis.${key.slice(0, 60)} is not a Redis option: they are url, prefix, strict, minReporters and reconcileInterval`
+      )
+    }
+  }
+  const { url, prefix, strict, minReporters, reconcileInterval } = option as Record<string, unknown>
+  return redisSettings({
+    url: checkRedisUrl(url, "redis.url"),
+    prefix: checkPrefix(prefix, "redis.prefix"),
+    strict: checkBoolean(strict, "redis.strict"),
+    minReporters: checkMinReporters(minReporters),
+    reconcileInterval: seconds(reconcileInterval, "redis.reconcileInterval")
+  })
+}
+
+const redisSettings = (settings: Partial<RedisSettings> & { readonly url: string }): RedisSettings => ({
+  prefix: undefined,
+  strict: undefined,
+  minReporters: undefined,
+  reconcileInterval: undefined,
+  ...settings
+})
+
+/** `IRONLABSAI_REDIS_URL` (and `IRONLABSAI_REDIS_PREFIX`), read once; unset or empty: nothing is shared. */
+const redisFromEnv = (): RedisSettings | undefined => {
+  const env = (name: string) =>
+    Effect.runSync(Effect.orElseSucceed(Config.withDefault(Config.string(name), ""), () => ""))
+  const url = env("IRONLABSAI_REDIS_URL")
+  if (url === "") return undefined
+  const prefix = env("IRONLABSAI_REDIS_PREFIX")
+  return redisSettings({
+    url: checkRedisUrl(url, "IRONLABSAI_REDIS_URL"),
+    prefix: prefix === "" ? undefined : checkPrefix(prefix, "IRONLABSAI_REDIS_PREFIX")
+  })
+}
+
+/**
+ * A URL node-redis takes: `redis://` or `rediss://`, a host, user info that decodes, and a database number as
+ * its path if any. The URL itself is never put in the message.
+ */
+const checkRedisUrl = (url: unknown, name: string): string => {
+  const expected = "a redis://[user:password@]host[:port][/db] or rediss:// URL"
+  if (typeof url !== "string") {
+    throw new TypeError(`${name} must be ${expected}; got ${url === undefined ? "undefined" : describe(url)}`)
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase()
+  if (scheme !== undefined && scheme !== "redis" && scheme !== "rediss") {
+    throw new TypeError(`${name} must be ${expected}; got a URL with the scheme ${JSON.stringify(scheme.slice(0, 20))}`)
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new TypeError(`${name} must be ${expected}; got a string that is not a URL`)
+  }
+  if (!/^rediss?:\/\//i.test(url) || parsed.hostname === "") {
+    throw new TypeError(`${name} must be ${expected}; got a URL without a host`)
+  }
+  if (parsed.pathname !== "" && parsed.pathname !== "/" && !/^\/\d+$/.test(parsed.pathname)) {
+    throw new TypeError(`${name} must be ${expected}; got a path that is not a database number`)
+  }
+  try {
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+  } catch {
+    throw new TypeError(`${name} must be ${expected}; got a user or password that is not percent-encoded properly`)
+  }
+  return url
+}
+
+/** A key prefix: a non-empty string without braces (they would move the Cluster hash tag off the model id). */
+const checkPrefix = (prefix: unknown, name: string): string | undefined => {
+  if (prefix === undefined || prefix === null) return undefined
+  if (typeof prefix !== "string" || prefix === "" || /[{}]/.test(prefix)) {
+    throw new TypeError(
+      `${name} must be a non-empty string without { or }, or null or undefined; got ${
+        typeof prefix === "string" ? JSON.stringify(prefix.slice(0, 60)) : describe(prefix)
+      }`
+    )
+  }
+  return prefix
+}
+
+const checkMinReporters = (value: unknown): number | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== "number") throw new TypeError(`redis.minReporters is an integer >= 1, got ${describe(value)}`)
+  if (!Number.isInteger(value) || value < 1) throw new RangeError(`redis.minReporters is an integer >= 1, got ${value}`)
+  return value
+}
+
+/**
+ * Throws when `@ironlabsai/redis` cannot be resolved from here. Where `import.meta.resolve` is missing (some
+ * bundlers and test runners), the check is left to the import itself.
+ */
+const checkRedisInstalled = (): void => {
+  const resolve = (import.meta as { readonly resolve?: (specifier: string) => string }).resolve
+  if (typeof resolve !== "function") return
+  try {
+    resolve.call(import.meta, redisPackage)
+  } catch {
+    throw new Error(
+      `Sharing state through Redis (the redis option or IRONLABSAI_REDIS_URL) needs the ${redisPackage} package, which is not installed: npm install ${redisPackage}`
+    )
+  }
+}
+
+/** The Redis store of `@ironlabsai/redis`, loaded when the client's runtime is built: model health and budgets. */
+const redisLayer = (
+  settings: RedisSettings,
+  plan: Reliability.Plan
+): Layer.Layer<ModelHealth.ModelHealthStore | RateBudget.RateBudget> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Effect.tryPromise({
+        try: () => import("@ironlabsai/redis"),
+        catch: () =>
+          new Error(`Cannot load ${redisPackage}: install it beside ironlabsai (npm install ${redisPackage})`)
+      }).pipe(Effect.orDie),
+      ({ RedisConnection, RedisStore }) =>
+        Layer.scopedDiscard(
+          Effect.flatMap(RedisConnection.RedisConnection, (connection) =>
+            Effect.addFinalizer(() => flushWrites(connection))
+          )
+        ).pipe(
+          Layer.provideMerge(
+            RedisStore.layer({
+              url: settings.url,
+              prefix: settings.prefix,
+              strict: settings.strict,
+              minReporters: settings.minReporters,
+              reconcileInterval: settings.reconcileInterval,
+              // The config's limits are known now: their first leases are taken at once.
+              budget: plan.rateLimits === undefined ? undefined : { limits: Object.fromEntries(plan.rateLimits) }
+            })
+          )
+        )
+    )
+  )
+
+/**
+ * Before the stores close (which stops their background work): lets the writes the last outcomes started
+ * reach Redis, so that a hold learnt just before `close()` is not lost. The writes already started are sent
+ * before a `PING` on the same connection, so its answer comes after theirs. Half a second at most; nothing when
+ * Redis is not connected.
+ */
+const flushWrites = (connection: {
+  readonly isReady: () => boolean
+  readonly command: (args: ReadonlyArray<string>, operation?: string) => Effect.Effect<unknown, unknown>
+}): Effect.Effect<void> =>
+  Effect.suspend(() =>
+    connection.isReady()
+      ? Effect.sleep(Duration.millis(10)).pipe(
+          Effect.zipRight(connection.command(["PING"], "flush")),
+          Effect.timeout(Duration.millis(500)),
+          Effect.ignore
+        )
+      : Effect.void
+  )
+
+/** The client over `plan`, its model health and rate budgets in the Redis store. */
+const sharedClient = (
+  plan: Reliability.Plan,
+  connections: DefaultProviders.Resolved,
+  options: Omit<Core.Options, "reliability">
+) =>
+  Effect.gen(function* () {
+    const providers = yield* DefaultProviders.fromResolved(connections)
+    const store = yield* ModelHealth.ModelHealthStore
+    const budget = yield* RateBudget.RateBudget
+    const health = store.make({ health: plan.health, retryBudget: plan.retryBudget })
+    // The store reads the fleet's state of the models it has seen, as soon as it is connected: the plan's are
+    // marked seen now (a peek takes nothing), so that a new process skips a model the fleet holds from the start.
+    const now = yield* Clock.currentTimeMillis
+    for (const m of plan.models) health.admit(m.model.id, now, { peek: true })
+    return Core.fromPlan(plan, providers, options, health, budget)
+  })
