@@ -223,7 +223,11 @@ export const make = (
     const plan = yield* Reliability.decode(options.reliability, { providers: providers.keys() })
     const store = yield* Effect.serviceOption(ModelHealth.ModelHealthStore)
     const health = Option.isSome(store)
-      ? store.value.make({ health: plan.health, retryBudget: plan.retryBudget })
+      ? store.value.make({
+          health: plan.health,
+          retryBudget: plan.retryBudget,
+          models: plan.models.map((m) => m.model.id)
+        })
       : Option.getOrUndefined(yield* Effect.serviceOption(ModelHealth.ModelHealth))
     const budget = Option.getOrUndefined(yield* Effect.serviceOption(RateBudget.RateBudget))
     yield* logWarnings(plan)

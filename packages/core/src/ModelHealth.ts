@@ -327,6 +327,8 @@ export interface Store {
   readonly make: (settings: {
     readonly health?: Policy | undefined
     readonly retryBudget?: RetryBudget | undefined
+    /** The models the client routes over: a shared store reads their state at once, for the first calls. */
+    readonly models?: ReadonlyArray<string> | undefined
   }) => Service
 }
 

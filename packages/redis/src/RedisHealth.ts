@@ -120,7 +120,10 @@ interface Own {
 interface Shared {
   readonly connection: RedisConnection.Connection
   readonly clock: Clock.Clock
+  /** Runs background work that ends with the store (a watch for an open's end, a resync). */
   readonly run: (effect: Effect.Effect<void>) => void
+  /** Runs a write to Redis in the background: the store waits for these (a moment) before it closes. */
+  readonly write: (effect: Effect.Effect<void>) => void
   readonly minReporters: number
   /** Redis time minus local time, estimated from replies; `undefined` before the first. */
   offset: number | undefined
@@ -147,7 +150,7 @@ const makeInstance = (
 ): Instance => {
   const local = ModelHealth.unsafeMakeMemory(settings)
   const policy = settings.health!
-  const { clock, connection, run } = shared
+  const { clock, connection, run, write: writeBehind } = shared
   const me = `${connection.instanceId}/${++shared.made}`
   const windowMillis = Duration.toMillis(policy.window)
   const openForMillis = Duration.toMillis(policy.openFor)
@@ -354,7 +357,7 @@ const makeInstance = (
     const lease = leaseOf(model)
     const millis = lease + Math.min(lease, 1_000)
     view.lease = { owner: me, until: now + millis }
-    run(
+    writeBehind(
       connection.evalScript(Scripts.renew, [connection.keyOf(model, "probe")], [me, millis]).pipe(
         Effect.asVoid,
         Effect.catchAll((error) => connection.report(error))
@@ -431,33 +434,34 @@ const makeInstance = (
     const fleetProbe = outcome._tag !== "LimitSpent" && outcome.probe && view !== undefined && view.probingUntil > 0
     if (fleetProbe) view!.probingUntil = 0
     if (outcome._tag === "Cancelled") {
-      if (fleetProbe) run(releaseLease(model))
+      if (fleetProbe) writeBehind(releaseLease(model))
       return
     }
     if (change?.state === "held") {
       own.hold = { until: change.until, reason: change.reason }
-      run(Effect.asVoid(writeHold(model, change.until - now, change.reason)))
+      writeBehind(Effect.asVoid(writeHold(model, change.until - now, change.reason)))
     }
     if (change?.state === "open") {
       own.open = { until: change.until, reason: change.reason }
       own.localOpen = true
       if (view !== undefined) view.fleetClosed = false
-      run(
+      writeBehind(
         Effect.asVoid(writeOpen(model, change.until - now, change.reason, outcome._tag === "Failure" && outcome.probe))
       )
       return
     }
     if (outcome._tag === "Failure" && fleetProbe) {
       // The fleet's probe failed: reopen (counted) or hand the lease back (a hold, an invalid request).
-      if (countedReasons.has(outcome.reason)) run(Effect.asVoid(writeOpen(model, openForMillis, outcome.reason, true)))
-      else run(releaseLease(model))
+      if (countedReasons.has(outcome.reason))
+        writeBehind(Effect.asVoid(writeOpen(model, openForMillis, outcome.reason, true)))
+      else writeBehind(releaseLease(model))
       return
     }
     if (outcome._tag === "Success" && (own.localOpen || fleetProbe || view?.open?.by === me)) {
       own.localOpen = false
       own.open = undefined
       if (view !== undefined) view.fleetClosed = false
-      run(Effect.asVoid(writeClose(model)))
+      writeBehind(Effect.asVoid(writeClose(model)))
     }
   }
 
@@ -575,11 +579,21 @@ export const makeStore = (
   Effect.gen(function* () {
     const clock = yield* Clock.clockWith(Effect.succeed)
     const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+    const writes = yield* FiberSet.make<void, never>()
+    const writeFork = yield* FiberSet.runtime(writes)<never>()
+    // Added after the sets, so run before they interrupt their fibers: what a process just learnt (a 429 on its
+    // last request) reaches Redis before it exits, if Redis answers within a second.
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(writes).pipe(Effect.timeout(Duration.seconds(1)), Effect.ignore)
+    )
     const shared: Shared = {
       connection,
       clock,
       run: (effect) => {
         runFork(effect)
+      },
+      write: (effect) => {
+        writeFork(effect)
       },
       minReporters: Math.max(1, Math.floor(options.minReporters ?? 1)),
       offset: undefined,
@@ -619,6 +633,14 @@ export const makeStore = (
         if (settings.health === undefined) return ModelHealth.unsafeMakeMemory(settings)
         const instance = makeInstance(shared, settings)
         instances.add(instance)
+        // The client's models, looked at now and read at once: a process that starts while the fleet holds a
+        // model skips it from its first call, not from the next poll.
+        const models = settings.models ?? []
+        if (models.length > 0) {
+          const now = clock.unsafeCurrentTimeMillis()
+          for (const model of models) instance.service.admit(model, now, { peek: true })
+          if (connection.isReady()) shared.run(instance.reconcile)
+        }
         return instance.service
       }
     }
