@@ -157,6 +157,7 @@ echo "import(\"effect\"):     ${times_effect[*]} ms"
 step "add @ironlabsai/testing and typescript"
 full=$work/full
 write_project "$full" "ironlabsai=" "@ironlabsai/core=" "@ironlabsai/http=" "@ironlabsai/testing=" \
+  "@ironlabsai/redis=" "@ironlabsai/effect-ai=" "@effect/ai=0.37.0" "@effect/experimental=^0.61.0" "@effect/rpc=^0.76.0" \
   "effect=${EFFECT#effect@}" "@effect/platform=${PLATFORM#@effect/platform@}" "typescript=${TYPESCRIPT#typescript@}" \
   "@types/node=${NODE_TYPES#@types/node@}"
 npm_install "$full" "$work/install-full.log"
