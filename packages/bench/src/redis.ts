@@ -18,16 +18,13 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { once } from "node:events"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createConnection, createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { delimiter, join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { IronlabsClient, ModelHealth, Provider, type Reliability } from "@ironlabsai/core"
 import { UndiciHttpClient } from "@ironlabsai/http"
 import { OpenAiProvider } from "@ironlabsai/openai"
 import { RedisConnection, RedisHealth, RedisStore } from "@ironlabsai/redis"
+import { RedisServer } from "@ironlabsai/testing"
 import { Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import type { Options } from "./badDay.js"
 import { fixed, load, median, percentile, ratioToRaw } from "./stats.js"
@@ -51,59 +48,6 @@ const budgeted: Reliability.Input = {
   rate_limits: {
     "openai/fast": { rpm: 10_000_000, tpm: 10_000_000_000 },
     "openai/fast2": { rpm: 10_000_000, tpm: 10_000_000_000 }
-  }
-}
-
-/** `redis-server` on the PATH or in the usual places, if any. */
-const findRedisServer = (): string | undefined =>
-  [...(process.env.PATH ?? "").split(delimiter).filter((dir) => dir !== ""), "/usr/bin", "/usr/sbin", "/usr/local/bin"]
-    .map((dir) => join(dir, "redis-server"))
-    .find((path) => existsSync(path))
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const ping = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once("error", () => done(false))
-    socket.once("connect", () => socket.write("PING\r\n"))
-    socket.once("data", (chunk) => done(chunk.toString().startsWith("+PONG")))
-  })
-
-/** A redis-server with no persistence on a free loopback port, answering PING. */
-const startRedis = async (binary: string) => {
-  const port = await freePort()
-  const data = mkdtempSync(join(tmpdir(), "ironlabsai-bench-redis-"))
-  const server = spawn(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    cwd: data,
-    stdio: "ignore"
-  })
-  const exited = once(server, "exit")
-  const deadline = Date.now() + 10_000
-  while (!(await ping(port))) {
-    if (Date.now() > deadline || server.exitCode !== null) throw new Error(`redis-server did not start on port ${port}`)
-    await sleep(25)
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    close: async () => {
-      server.kill("SIGKILL")
-      await exited
-      rmSync(data, { recursive: true, force: true })
-    }
   }
 }
 
@@ -172,13 +116,14 @@ export const redis = async ({ goals, out, quick }: Options): Promise<void> => {
   out()
   out("## (j) Many instances: the Redis store")
   out()
-  const binary = findRedisServer()
-  if (binary === undefined) {
-    out("Skipped: `redis-server` was not found (PATH, /usr/bin, /usr/sbin, /usr/local/bin). Install Redis")
-    out("(Debian/Ubuntu: `apt-get install -y redis-server`; macOS: `brew install redis`) to run this section.")
+  let server: RedisServer.RedisServer
+  try {
+    // Found, or installed with apt when this is root on Debian/Ubuntu.
+    server = await RedisServer.startRedisServer()
+  } catch (error) {
+    out(`Skipped: ${error instanceof Error ? error.message : String(error)}`)
     return
   }
-  const server = await startRedis(binary)
   const sim = await startSimulator()
   const runtimes: Array<{ readonly dispose: () => Promise<void> }> = []
   const children: Array<{ close: () => Promise<void> }> = []

@@ -5,17 +5,15 @@
  * process learns (a 429 with retry-after 30 s) is skipped by the next one
  * that shares the Redis, and only by it.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createConnection, createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { delimiter, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Simulator } from "@ironlabsai/testing"
 import { Effect } from "effect"
 import * as Demo from "../src/Demo.js"
+
+import { freePort, type RedisServer, startRedisServer } from "@ironlabsai/testing/RedisServer"
 
 const bin = fileURLToPath(new URL("../src/bin.ts", import.meta.url))
 const config = fileURLToPath(new URL("fixtures/shared.json", import.meta.url))
@@ -28,68 +26,8 @@ const spawnTimeout = 90_000
 
 // --- A redis-server of our own ----------------------------------------------------------------------------------
 
-const redisServerBinary = (): string => {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/usr/local/bin"]
-  for (const dir of dirs) {
-    if (dir !== "" && existsSync(join(dir, "redis-server"))) return join(dir, "redis-server")
-  }
-  throw new Error(
-    "redis-server was not found: these tests run against a real Redis (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis)"
-  )
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const ping = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once("error", () => done(false))
-    socket.once("connect", () => socket.write("PING\r\n"))
-    socket.on("data", (chunk) => done(chunk.toString().startsWith("+PONG")))
-  })
-
-interface RedisServer {
-  readonly url: string
-  readonly close: () => Promise<void>
-}
-
-const startRedis = async (): Promise<RedisServer> => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), "ironlabsai-cli-redis-"))
-  const child: ChildProcess = spawn(
-    redisServerBinary(),
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-    { stdio: "ignore" }
-  )
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const deadline = Date.now() + 10_000
-  while (!(await ping(port))) {
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within 10 s`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    close: async () => {
-      child.kill("SIGKILL")
-      await exited
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-}
+// The testing package's redis-server: found (or installed with apt as root), on a free loopback port.
+const startRedis = () => startRedisServer()
 
 // --- Running the tool --------------------------------------------------------------------------------------------
 

@@ -4,15 +4,13 @@
  * the option and the environment variables are checked, a Redis that is down
  * costs a warning and nothing else, and `close()` leaves nothing open.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { createConnection, createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { delimiter, join } from "node:path"
+import { createConnection } from "node:net"
 import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Simulator } from "@ironlabsai/testing"
+import { freePort, type RedisServer, startRedisServer } from "@ironlabsai/testing/RedisServer"
 import { IronlabsAI } from "ironlabsai"
 
 const GPT = "openai/gpt-4o"
@@ -21,27 +19,6 @@ const KEY = "sk-facade-redis"
 const PASSWORD = "s3cret-redis-password"
 
 // --- A redis-server of our own ----------------------------------------------------------------------------------
-
-const redisServerBinary = (): string => {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/usr/local/bin"]
-  for (const dir of dirs) {
-    if (dir !== "" && existsSync(join(dir, "redis-server"))) return join(dir, "redis-server")
-  }
-  throw new Error(
-    "redis-server was not found: these tests run against a real Redis (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis)"
-  )
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Sends one inline command and resolves with the raw reply (enough for PING, KEYS, DBSIZE). */
 const redisCommand = (port: number, command: string): Promise<string> =>
@@ -62,36 +39,8 @@ const redisCommand = (port: number, command: string): Promise<string> =>
     })
   })
 
-interface RedisServer {
-  readonly port: number
-  readonly url: string
-  readonly close: () => Promise<void>
-}
-
-const startRedis = async (): Promise<RedisServer> => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), "ironlabsai-facade-redis-"))
-  const child: ChildProcess = spawn(
-    redisServerBinary(),
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
-    { stdio: "ignore" }
-  )
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-  const deadline = Date.now() + 10_000
-  while (!(await redisCommand(port, "PING")).startsWith("+PONG")) {
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer PING within 10 s`)
-    await sleep(25)
-  }
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    close: async () => {
-      child.kill("SIGKILL")
-      await exited
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
-}
+// The testing package's redis-server: found (or installed with apt as root), on a free loopback port.
+const startRedis = () => startRedisServer()
 
 const sleep = (millis: number) => new Promise<void>((resolve) => setTimeout(resolve, millis))
 

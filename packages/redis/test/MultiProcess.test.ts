@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Simulator } from "@ironlabsai/testing"
 import { createClient } from "redis"
-import { findRedisServer, freePort, type RedisServer, startRedisServer } from "./setup/servers.js"
+import { findRedisServer, freePort, type RedisServer, startRedisServer } from "@ironlabsai/testing/RedisServer"
 import { keySlot, uniquePrefix } from "./utils/redis.js"
 
 const fixture = fileURLToPath(new URL("fixtures/router.ts", import.meta.url))

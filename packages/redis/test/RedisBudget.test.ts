@@ -16,7 +16,7 @@ import { inject } from "vitest"
 import { Lease, leaseSize } from "../src/internal/budgetLease.js"
 import * as RedisBudget from "../src/RedisBudget.js"
 import * as RedisConnection from "../src/RedisConnection.js"
-import { findRedisServer, freePort, startRedisServer } from "./setup/servers.js"
+import { findRedisServer, freePort, startRedisServer } from "@ironlabsai/testing/RedisServer"
 
 const GPT = "openai/gpt-4o"
 

@@ -1,7 +1,7 @@
 import { assert, describe, inject, it } from "@effect/vitest"
 import { Duration, Effect, Either } from "effect"
 import * as RedisConnection from "../src/RedisConnection.js"
-import { freePort } from "./setup/servers.js"
+import { freePort } from "@ironlabsai/testing/RedisServer"
 import { collectLogs, connect, errorCount, eventually, realSleep, uniquePrefix } from "./utils/redis.js"
 
 const url = inject("redisUrl")

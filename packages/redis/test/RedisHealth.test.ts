@@ -6,7 +6,7 @@ import * as RedisHealth from "../src/RedisHealth.js"
 import * as RedisStore from "../src/RedisStore.js"
 // The suite core runs over its in-memory model health, run here over the Redis store (by path: see the file).
 import { modelHealthSuite } from "../../core/test/modelHealthSuite.js"
-import { freePort, startRedisServer } from "./setup/servers.js"
+import { freePort, startRedisServer } from "@ironlabsai/testing/RedisServer"
 import { collectLogs, connect, errorCount, eventually, keySlot, realSleep, uniquePrefix } from "./utils/redis.js"
 
 const url = inject("redisUrl")

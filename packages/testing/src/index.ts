@@ -12,3 +12,11 @@ export * as ScriptedProvider from "./ScriptedProvider.js"
  * @since 0.1.0
  */
 export * as Simulator from "./Simulator.js"
+
+/**
+ * Real `redis-server` processes for tests and benchmarks, on free loopback
+ * ports, stopped and restarted at will.
+ *
+ * @since 0.4.0
+ */
+export * as RedisServer from "./RedisServer.js"

@@ -5,7 +5,7 @@
  * `startRedisServer` (./servers.ts).
  */
 import type { TestProject } from "vitest/node"
-import { startRedisServer } from "./servers.js"
+import { startRedisServer } from "@ironlabsai/testing/RedisServer"
 
 declare module "vitest" {
   export interface ProvidedContext {

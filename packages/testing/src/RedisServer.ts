@@ -1,8 +1,19 @@
 /**
- * Real `redis-server` processes for the tests: found on this machine (or
- * installed with apt-get when running as root on Debian or Ubuntu), started
- * on a free loopback port with no persistence, and stopped or restarted on
- * the same port to test outages.
+ * Real `redis-server` processes for tests and benchmarks: found on this
+ * machine (or installed with apt-get when running as root on Debian or
+ * Ubuntu), started on a free loopback port with no persistence, and stopped
+ * or restarted on the same port to test outages.
+ *
+ * @example
+ * import { RedisServer } from "@ironlabsai/testing"
+ *
+ * const server = await RedisServer.startRedisServer()
+ * console.log(server.url) // redis://127.0.0.1:<a free port>
+ * await server.stop() // an outage: SIGKILL
+ * await server.start() // back on the same port, empty
+ * await server.close()
+ *
+ * @since 0.4.0
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
@@ -31,7 +42,12 @@ const howToInstall =
   "against a real Redis: install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`; macOS: `brew install redis`) " +
   "and run the tests again."
 
-/** The `redis-server` binary: found, or installed with apt-get when this is root on Debian/Ubuntu, or an error saying how to get it. */
+/**
+ * The `redis-server` binary: found, or installed with apt-get when this is root on Debian/Ubuntu, or an error saying how to get it.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
 export const findRedisServer = (): string => {
   const found = lookup()
   if (found !== undefined) return found
@@ -53,7 +69,12 @@ export const findRedisServer = (): string => {
   throw new Error(howToInstall)
 }
 
-/** A free TCP port on the loopback interface. */
+/**
+ * A free TCP port on the loopback interface.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = createServer()
@@ -85,7 +106,12 @@ const ping = (port: number): Promise<boolean> =>
 
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis))
 
-/** A redis-server child process on a fixed port, which can be stopped and started again. */
+/**
+ * A redis-server child process on a fixed port, which can be stopped and started again.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
 export interface RedisServer {
   readonly port: number
   readonly url: string
@@ -99,7 +125,12 @@ export interface RedisServer {
   readonly close: () => Promise<void>
 }
 
-/** Starts a redis-server on a free loopback port (or `port`) with no persistence, and waits until it answers PING. */
+/**
+ * Starts a redis-server on a free loopback port (or `port`) with no persistence, and waits until it answers PING.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
 export const startRedisServer = async (options?: { readonly port?: number }): Promise<RedisServer> => {
   const binary = findRedisServer()
   const port = options?.port ?? (await freePort())
