@@ -359,8 +359,6 @@ const chat = (options: ChatOptions): Effect.Effect<void, CliError, FileSystem.Fi
                     health,
                     plan.models.map((m) => m.model.id)
                   )
-                  // Run before the stores close: what the request learnt reaches Redis before the process exits.
-                  yield* Effect.addFinalizer(() => flushWrites(connection))
                   return core.IronlabsClient.fromPlan(plan, providers, clientOptions, health, budget)
                 })
               ).pipe(
@@ -488,22 +486,6 @@ const loadFleetState = (
     )
     if (Option.isSome(ready)) yield* Effect.sleep(Duration.times(fleetPollInterval, 2))
   })
-
-/**
- * When the request is done, before the stores close (which stops their background work): lets the writes its
- * outcomes started reach Redis (a hold must outlive this process), then a `PING` on the same connection, whose
- * answer comes after theirs. Half a second at most; nothing when Redis is not connected.
- */
-const flushWrites = (connection: RedisConnection.Connection): Effect.Effect<void> =>
-  Effect.suspend(() =>
-    connection.isReady()
-      ? Effect.sleep(Duration.millis(10)).pipe(
-          Effect.zipRight(connection.command(["PING"], "flush")),
-          Effect.timeout(Duration.millis(500)),
-          Effect.ignore
-        )
-      : Effect.void
-  )
 
 /** One request, answered whole: the answer (or the JSON document) on stdout, the trace on stderr. */
 const answered = (

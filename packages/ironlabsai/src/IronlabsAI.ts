@@ -1308,45 +1308,17 @@ const redisLayer = (
         catch: () =>
           new Error(`Cannot load ${redisPackage}: install it beside ironlabsai (npm install ${redisPackage})`)
       }).pipe(Effect.orDie),
-      ({ RedisConnection, RedisStore }) =>
-        Layer.scopedDiscard(
-          Effect.flatMap(RedisConnection.RedisConnection, (connection) =>
-            Effect.addFinalizer(() => flushWrites(connection))
-          )
-        ).pipe(
-          Layer.provideMerge(
-            RedisStore.layer({
-              url: settings.url,
-              prefix: settings.prefix,
-              strict: settings.strict,
-              minReporters: settings.minReporters,
-              reconcileInterval: settings.reconcileInterval,
-              // The config's limits are known now: their first leases are taken at once.
-              budget: plan.rateLimits === undefined ? undefined : { limits: Object.fromEntries(plan.rateLimits) }
-            })
-          )
-        )
+      ({ RedisStore }) =>
+        RedisStore.layer({
+          url: settings.url,
+          prefix: settings.prefix,
+          strict: settings.strict,
+          minReporters: settings.minReporters,
+          reconcileInterval: settings.reconcileInterval,
+          // The config's limits are known now: their first leases are taken at once.
+          budget: plan.rateLimits === undefined ? undefined : { limits: Object.fromEntries(plan.rateLimits) }
+        })
     )
-  )
-
-/**
- * Before the stores close (which stops their background work): lets the writes the last outcomes started
- * reach Redis, so that a hold learnt just before `close()` is not lost. The writes already started are sent
- * before a `PING` on the same connection, so its answer comes after theirs. Half a second at most; nothing when
- * Redis is not connected.
- */
-const flushWrites = (connection: {
-  readonly isReady: () => boolean
-  readonly command: (args: ReadonlyArray<string>, operation?: string) => Effect.Effect<unknown, unknown>
-}): Effect.Effect<void> =>
-  Effect.suspend(() =>
-    connection.isReady()
-      ? Effect.sleep(Duration.millis(10)).pipe(
-          Effect.zipRight(connection.command(["PING"], "flush")),
-          Effect.timeout(Duration.millis(500)),
-          Effect.ignore
-        )
-      : Effect.void
   )
 
 /** The client over `plan`, its model health and rate budgets in the Redis store. */
